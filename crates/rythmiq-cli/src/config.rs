@@ -1,0 +1,150 @@
+//! The effective configuration: defaults, then a TOML file, then `RYTHMIQ_*` environment variables, then flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rythmiq_pipeline::PipelineConfig;
+use rythmiq_types::ModelKind;
+use serde::{Deserialize, Serialize};
+
+/// Everything the binary can be told. Each section belongs to the crate that uses it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub pipeline: PipelineConfig,
+    /// Local state: the embedded database file and the local object store live here.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The optimisation and routing flags that every command accepts.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// TOML config file (sections as printed by `rythmiq config`).
+    #[arg(long, global = true, env = "RYTHMIQ_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory with the OCR models (fast/, best_int/, osd/, SHA256SUMS).
+    #[arg(long, global = true)]
+    pub models_dir: Option<PathBuf>,
+    /// OpenMP threads per OCR engine (the binary restarts itself to apply it).
+    #[arg(long, global = true)]
+    pub ocr_threads: Option<u32>,
+    /// OCR model: fast or best_int.
+    #[arg(long, global = true)]
+    pub model: Option<String>,
+    /// Pre-resize: cap the longest side of the working image, in pixels.
+    #[arg(long, global = true)]
+    pub max_working_side_px: Option<u32>,
+    /// Skip pre_ocr on the standard path at or above this quality score.
+    #[arg(long, global = true)]
+    pub skip_pre_ocr_above: Option<f64>,
+    /// Serve repeats from the result cache.
+    #[arg(long, global = true)]
+    pub result_cache: Option<bool>,
+    /// Quality score at or above which a document takes the fast path.
+    #[arg(long, global = true)]
+    pub fast_path_threshold: Option<f64>,
+    /// Images with more pixels than this are refused from their header.
+    #[arg(long, global = true)]
+    pub max_image_pixels: Option<u64>,
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.parse().map(Some).map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
+        _ => Ok(None),
+    }
+}
+
+fn parse_model(name: &str) -> anyhow::Result<ModelKind> {
+    ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown model {name:?} (expected fast or best_int)"))
+}
+
+impl Config {
+    /// Resolves the effective config: defaults < file < environment < flags, then validates it.
+    pub fn resolve(overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut config = match &overrides.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        let p = &mut config.pipeline;
+        if let Some(v) = env_parse::<PathBuf>("RYTHMIQ_MODELS_DIR")? {
+            p.models_dir = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_OCR_THREADS")? {
+            p.flags.ocr_threads = v;
+        }
+        if let Some(v) = env_parse::<String>("RYTHMIQ_MODEL")? {
+            p.flags.model = parse_model(&v)?;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_MAX_WORKING_SIDE_PX")? {
+            p.flags.max_working_side_px = Some(v);
+        }
+        if let Some(v) = env_parse("RYTHMIQ_SKIP_PRE_OCR_ABOVE")? {
+            p.flags.skip_pre_ocr_above = Some(v);
+        }
+        if let Some(v) = env_parse("RYTHMIQ_RESULT_CACHE")? {
+            p.flags.result_cache = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_FAST_PATH_THRESHOLD")? {
+            p.fast_path_threshold = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_MAX_IMAGE_PIXELS")? {
+            p.max_image_pixels = v;
+        }
+        if let Some(v) = env_parse::<PathBuf>("RYTHMIQ_DATA_DIR")? {
+            config.data_dir = Some(v);
+        }
+        let p = &mut config.pipeline;
+        if let Some(v) = &overrides.models_dir {
+            p.models_dir = v.clone();
+        }
+        if let Some(v) = overrides.ocr_threads {
+            p.flags.ocr_threads = v;
+        }
+        if let Some(v) = &overrides.model {
+            p.flags.model = parse_model(v)?;
+        }
+        if let Some(v) = overrides.max_working_side_px {
+            p.flags.max_working_side_px = Some(v);
+        }
+        if let Some(v) = overrides.skip_pre_ocr_above {
+            p.flags.skip_pre_ocr_above = Some(v);
+        }
+        if let Some(v) = overrides.result_cache {
+            p.flags.result_cache = v;
+        }
+        if let Some(v) = overrides.fast_path_threshold {
+            p.fast_path_threshold = v;
+        }
+        if let Some(v) = overrides.max_image_pixels {
+            p.max_image_pixels = v;
+        }
+        p.models_dir = locate_models(&p.models_dir);
+        p.validate()?;
+        Ok(config)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("rythmiq-data"))
+    }
+}
+
+/// A relative models directory that does not exist here is looked for beside the executable's checkout
+/// (`target/<profile>/rythmiq` -> `models/`) and in the container image's location.
+fn locate_models(configured: &Path) -> PathBuf {
+    if configured.is_absolute() || configured.join("SHA256SUMS").is_file() {
+        return configured.to_path_buf();
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join(configured)));
+    }
+    candidates.push(PathBuf::from("/usr/share/rythmiq").join(configured));
+    candidates.into_iter().find(|c| c.join("SHA256SUMS").is_file()).unwrap_or_else(|| configured.to_path_buf())
+}

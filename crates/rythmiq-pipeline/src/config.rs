@@ -1,0 +1,137 @@
+//! Pipeline configuration: a serde struct that files, `RYTHMIQ_*` variables and flags fill in, and `build()`
+//! that validates it into the runtime settings.
+
+use std::path::PathBuf;
+
+use rythmiq_types::{ModelKind, OptimisationFlags};
+use serde::{Deserialize, Serialize};
+
+/// How the OCR stage picks Tesseract's page segmentation mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageSegPolicy {
+    /// By document shape: tall narrow pages (receipts, aspect above 1.8) use mode 4 (one column of lines of
+    /// varying size, which keeps right-aligned prices on their line); everything else mode 3 (automatic layout).
+    ByKind,
+    /// Always this mode.
+    Fixed(u32),
+}
+
+/// Which path to take, normally decided by the quality score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteOverride {
+    Auto,
+    ForceFast,
+    ForceStandard,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Directory holding `fast/`, `best_int/`, `osd/` and `SHA256SUMS`.
+    pub models_dir: PathBuf,
+    /// Quality score at or above which a document takes the fast path (skips `pre_ocr` and `enhancement`).
+    pub fast_path_threshold: f64,
+    /// Forces a path for experiments (`bench --route`); production leaves it `auto`.
+    pub route: RouteOverride,
+    /// Width x height above this is refused from the image header, before decoding.
+    pub max_image_pixels: u64,
+    /// Inputs above this many bytes are refused before decoding.
+    pub max_input_bytes: u64,
+    /// Text height (median glyph height, pixels) that `enhancement` rescales toward.
+    pub target_text_height_px: f64,
+    pub page_seg_mode: PageSegPolicy,
+    /// Minimum OSD confidence to rotate a page on the standard path.
+    pub min_orientation_confidence: f32,
+    /// The optimisation switches (recorded on every metrics row).
+    pub flags: OptimisationFlags,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            models_dir: PathBuf::from("models"),
+            fast_path_threshold: 0.75,
+            route: RouteOverride::Auto,
+            max_image_pixels: 40_000_000,
+            max_input_bytes: 50 * 1024 * 1024,
+            target_text_height_px: 24.0,
+            page_seg_mode: PageSegPolicy::ByKind,
+            min_orientation_confidence: 1.5,
+            flags: OptimisationFlags::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid pipeline config: {0}")]
+pub struct ConfigError(pub String);
+
+impl PipelineConfig {
+    /// Checks every field's range; the pipeline only ever sees a validated config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.to_string()));
+        if !(0.0..=1.0).contains(&self.fast_path_threshold) {
+            return err("fast_path_threshold must be within 0..=1");
+        }
+        if self.max_image_pixels == 0 || self.max_input_bytes == 0 {
+            return err("max_image_pixels and max_input_bytes must be positive");
+        }
+        if !(6.0..=200.0).contains(&self.target_text_height_px) {
+            return err("target_text_height_px must be within 6..=200");
+        }
+        if !(1..=64).contains(&self.flags.ocr_threads) {
+            return err("flags.ocr_threads must be within 1..=64");
+        }
+        if let Some(px) = self.flags.max_working_side_px {
+            if px < 256 {
+                return err("flags.max_working_side_px must be at least 256");
+            }
+        }
+        if let Some(q) = self.flags.skip_pre_ocr_above {
+            if !(0.0..=1.0).contains(&q) {
+                return err("flags.skip_pre_ocr_above must be within 0..=1");
+            }
+        }
+        if let PageSegPolicy::Fixed(psm) = self.page_seg_mode {
+            if !(1..=13).contains(&psm) || psm == 2 {
+                return err("page_seg_mode must be 1 or 3..=13 (0 and 2 produce no text)");
+            }
+        }
+        let model_file = self.models_dir.join(self.flags.model.as_str()).join("eng.traineddata");
+        if !model_file.is_file() {
+            return Err(ConfigError(format!(
+                "model {} not found at {} (set models_dir / RYTHMIQ_MODELS_DIR)",
+                self.flags.model,
+                model_file.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The part of the config that changes the output. Its hash keys results and the result cache, so a result
+    /// made under another model or setting is never served for this one.
+    pub fn output_fingerprint(&self, model_sha256: &str) -> String {
+        let f = &self.flags;
+        let text = format!(
+            "{}|model={}:{}|threshold={}|route={:?}|target={}|psm={:?}|osd={}|resize={:?}|skip_pre_ocr={:?}|v={}",
+            rythmiq_types::RESULT_SCHEMA_VERSION,
+            f.model,
+            model_sha256,
+            self.fast_path_threshold,
+            self.route,
+            self.target_text_height_px,
+            self.page_seg_mode,
+            self.min_orientation_confidence,
+            f.max_working_side_px,
+            f.skip_pre_ocr_above,
+            env!("CARGO_PKG_VERSION"),
+        );
+        rythmiq_types::sha256_hex(text.as_bytes())[..16].to_string()
+    }
+
+    pub fn model(&self) -> ModelKind {
+        self.flags.model
+    }
+}

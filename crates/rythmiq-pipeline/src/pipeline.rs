@@ -1,0 +1,195 @@
+//! The one place where the stages are wired: their order, the fast/standard routing, the result cache, and the
+//! CPU clock read at every stage boundary.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use rythmiq_storage::ObjectStore;
+use rythmiq_types::{DocumentRun, ErrorKind, PathKind, PipelineError, ResultDocument, Stage, StageRecord};
+
+use crate::config::{ConfigError, PipelineConfig, RouteOverride};
+use crate::cpu::{CpuSnapshot, StageClock};
+use crate::stages::{
+    DocState, Enhancement, Fetch, Ocr, PreOcr, QualityScoring, Resources, SchemaAdaptation, Step, Upload,
+};
+
+/// Decides the path from the quality score (or the override).
+pub fn route(config: &PipelineConfig, score: f64) -> PathKind {
+    match config.route {
+        RouteOverride::ForceFast => PathKind::Fast,
+        RouteOverride::ForceStandard => PathKind::Standard,
+        RouteOverride::Auto if score >= config.fast_path_threshold => PathKind::Fast,
+        RouteOverride::Auto => PathKind::Standard,
+    }
+}
+
+/// What `process` returns: the measurements (always) and the result document (on success).
+#[derive(Debug)]
+pub struct Processed {
+    pub run: DocumentRun,
+    pub result: Option<ResultDocument>,
+}
+
+/// A pipeline bound to the thread that created it: its engines stay warm between documents, its clock reads
+/// this thread's CPU. Create it on the thread that will call `process`, and give that thread a unique name
+/// first (see [`crate::cpu::name_current_thread`]).
+pub struct Pipeline {
+    res: Resources,
+    clock: StageClock,
+    docs_done: u64,
+}
+
+impl Pipeline {
+    pub fn new(
+        config: PipelineConfig,
+        input: Arc<dyn ObjectStore>,
+        output: Arc<dyn ObjectStore>,
+    ) -> Result<Pipeline, ConfigError> {
+        config.validate()?;
+        // I/O runs on this thread's own runtime, so its CPU is on this thread's clock.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ConfigError(format!("cannot start the I/O runtime: {e}")))?;
+        // OpenMP threads only exist when Tesseract may use more than one.
+        let clock = StageClock::for_current_thread(config.flags.ocr_threads > 1);
+        Ok(Pipeline {
+            res: Resources {
+                config,
+                input,
+                output,
+                runtime,
+                engine: None,
+                osd: None,
+                model_load_cpu_seconds: 0.0,
+                weights: Default::default(),
+            },
+            clock,
+            docs_done: 0,
+        })
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.res.config
+    }
+
+    /// Whether the next document will start on a fresh engine.
+    pub fn is_cold(&self) -> bool {
+        self.res.engine.is_none()
+    }
+
+    /// Runs one document through the pipeline. Never panics: a panic inside a stage becomes an `internal` error
+    /// on this document, and the pipeline stays usable.
+    pub fn process(&mut self, document_id: &str, input_key: &str) -> Processed {
+        let span = tracing::info_span!("document", document_id, input_key);
+        let _enter = span.enter();
+        let cold_start = self.is_cold();
+        self.res.model_load_cpu_seconds = 0.0;
+        let mut doc = DocState { input_key: input_key.to_string(), ..Default::default() };
+        let mut stages: Vec<StageRecord> = Vec::with_capacity(Stage::ALL.len());
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_stages(&mut doc, &mut stages)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(PipelineError::new(ErrorKind::Internal, format!("stage panicked: {what}")))
+            });
+        self.docs_done += 1;
+        let error = outcome.err().map(|e| (e.kind, e.message));
+        if let Some((kind, message)) = &error {
+            tracing::warn!(error_kind = %kind, error = %message, "document failed");
+        }
+        let run = DocumentRun {
+            document_id: document_id.to_string(),
+            path: doc.path,
+            quality_score: (doc.image.is_some() || doc.result.is_some()).then_some(doc.features.score),
+            cold_start,
+            model_load_cpu_seconds: self.res.model_load_cpu_seconds,
+            stages,
+            model: self.res.config.flags.model,
+            flags: self.res.config.flags.clone(),
+            input_bytes: doc.bytes.len() as u64,
+            pages: u32::from(doc.result.is_some() || doc.cache_hit),
+            error,
+            result_key: doc.result_key.clone(),
+            cache_hit: doc.cache_hit,
+        };
+        Processed { run, result: doc.result }
+    }
+
+    fn run_stages(&mut self, doc: &mut DocState, stages: &mut Vec<StageRecord>) -> Result<(), PipelineError> {
+        let mut mark = self.clock.snapshot();
+        self.step::<Fetch>(doc, stages, &mut mark)?;
+        if self.res.config.flags.result_cache && self.lookup_cache(doc)? {
+            // The lookup's cost belongs to fetch: it is what a hit pays instead of the rest.
+            let end = self.clock.snapshot();
+            if let Some(fetch) = stages.last_mut() {
+                let extra = self.clock.record(Stage::Fetch, &mark, &end);
+                fetch.cpu_seconds += extra.cpu_seconds;
+                fetch.helper_cpu_seconds += extra.helper_cpu_seconds;
+                fetch.wall_seconds += extra.wall_seconds;
+            }
+            stages.extend(Stage::ALL[1..].iter().map(|&s| StageRecord::skipped(s)));
+            return Ok(());
+        }
+        self.step::<QualityScoring>(doc, stages, &mut mark)?;
+        let path = route(&self.res.config, doc.features.score);
+        doc.path = Some(path);
+        let skip_pre_ocr = path == PathKind::Fast
+            || self.res.config.flags.skip_pre_ocr_above.is_some_and(|q| doc.features.score >= q);
+        if skip_pre_ocr {
+            stages.push(StageRecord::skipped(Stage::PreOcr));
+        } else {
+            self.step::<PreOcr>(doc, stages, &mut mark)?;
+        }
+        if path == PathKind::Fast {
+            stages.push(StageRecord::skipped(Stage::Enhancement));
+        } else {
+            self.step::<Enhancement>(doc, stages, &mut mark)?;
+        }
+        self.step::<Ocr>(doc, stages, &mut mark)?;
+        self.step::<SchemaAdaptation>(doc, stages, &mut mark)?;
+        self.step::<Upload>(doc, stages, &mut mark)?;
+        Ok(())
+    }
+
+    /// Runs one stage between two clock readings. The stage is recorded whether it succeeds or fails.
+    fn step<S: Step>(
+        &mut self,
+        doc: &mut DocState,
+        stages: &mut Vec<StageRecord>,
+        mark: &mut CpuSnapshot,
+    ) -> Result<(), PipelineError> {
+        let _stage_span = tracing::debug_span!("stage", stage = %S::STAGE).entered();
+        let outcome = S::run(doc, &mut self.res);
+        let end = self.clock.snapshot();
+        stages.push(self.clock.record(S::STAGE, mark, &end));
+        *mark = end;
+        outcome
+    }
+
+    /// Result cache: a previous result for the same content, output-affecting config and model.
+    fn lookup_cache(&mut self, doc: &mut DocState) -> Result<bool, PipelineError> {
+        let model_sha = self.res.model_sha256()?;
+        let key = Upload::result_key(&doc.content_sha256, &self.res.config.output_fingerprint(&model_sha));
+        let store = self.res.output.clone();
+        let lookup_key = key.clone();
+        let cached = self.res.runtime.block_on(async move {
+            match store.get(&lookup_key).await {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(rythmiq_storage::StorageError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        let Some(bytes) = cached else { return Ok(false) };
+        // A cached document that does not parse is treated as a miss and overwritten by this run.
+        let Ok(result) = serde_json::from_slice::<ResultDocument>(&bytes) else { return Ok(false) };
+        doc.path = Some(result.path);
+        doc.result_key = Some(key);
+        doc.cache_hit = true;
+        doc.result = Some(result);
+        Ok(true)
+    }
+}

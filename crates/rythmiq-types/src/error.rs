@@ -1,0 +1,118 @@
+//! The typed failure of one document, and whether trying again can help.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a document failed. Callers branch on this: permanent kinds are never retried, retryable kinds back off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Zero-byte input.
+    EmptyInput,
+    /// Bytes that are no image format we read (PDF, text, an unknown magic number).
+    UnsupportedFormat,
+    /// A known format whose data is damaged or truncated.
+    CorruptImage,
+    /// Pixel count (read from the header, before decoding) above `max_image_pixels`, or bytes above `max_input_bytes`.
+    ImageTooLarge,
+    /// The input object does not exist.
+    NotFound,
+    /// The object store refused us (credentials, permissions).
+    AccessDenied,
+    /// The object store did not answer or answered with a server error.
+    StorageUnavailable,
+    /// The database did not answer.
+    DatabaseUnavailable,
+    /// The OCR engine failed on a readable image.
+    OcrFailed,
+    /// The job ran past its deadline.
+    Timeout,
+    /// The worker stopped (shutdown, lease lost) before finishing.
+    Interrupted,
+    /// A bug or an invariant broken: retried, then dead-lettered.
+    Internal,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::EmptyInput,
+        ErrorKind::UnsupportedFormat,
+        ErrorKind::CorruptImage,
+        ErrorKind::ImageTooLarge,
+        ErrorKind::NotFound,
+        ErrorKind::AccessDenied,
+        ErrorKind::StorageUnavailable,
+        ErrorKind::DatabaseUnavailable,
+        ErrorKind::OcrFailed,
+        ErrorKind::Timeout,
+        ErrorKind::Interrupted,
+        ErrorKind::Internal,
+    ];
+
+    /// Whether a later attempt may succeed. Bad input never becomes good input, so it is permanent.
+    pub fn is_retryable(self) -> bool {
+        match self {
+            ErrorKind::EmptyInput
+            | ErrorKind::UnsupportedFormat
+            | ErrorKind::CorruptImage
+            | ErrorKind::ImageTooLarge
+            | ErrorKind::NotFound
+            | ErrorKind::AccessDenied => false,
+            ErrorKind::StorageUnavailable
+            | ErrorKind::DatabaseUnavailable
+            | ErrorKind::OcrFailed
+            | ErrorKind::Timeout
+            | ErrorKind::Interrupted
+            | ErrorKind::Internal => true,
+        }
+    }
+
+    /// Whether the fault is the submitter's (a validation failure), as opposed to ours.
+    pub fn is_validation(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::EmptyInput | ErrorKind::UnsupportedFormat | ErrorKind::CorruptImage | ErrorKind::ImageTooLarge
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::EmptyInput => "empty_input",
+            ErrorKind::UnsupportedFormat => "unsupported_format",
+            ErrorKind::CorruptImage => "corrupt_image",
+            ErrorKind::ImageTooLarge => "image_too_large",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::StorageUnavailable => "storage_unavailable",
+            ErrorKind::DatabaseUnavailable => "database_unavailable",
+            ErrorKind::OcrFailed => "ocr_failed",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A document's failure: its kind (for routing retries and counting) and a message for humans.
+/// The message never holds SQL or host paths; it may name the document's own key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct PipelineError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl PipelineError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> PipelineError {
+        PipelineError { kind, message: message.into() }
+    }
+}

@@ -1,0 +1,81 @@
+//! The optimisation flags in force for a document, recorded on every metrics row and in every result document.
+
+use serde::{Deserialize, Serialize};
+
+/// Which Tesseract LSTM model the OCR stage loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// tessdata_fast: smaller integer network, the default.
+    #[default]
+    Fast,
+    /// tessdata_best converted to integer: larger network, slower, more accurate on hard input.
+    BestInt,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Fast => "fast",
+            ModelKind::BestInt => "best_int",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ModelKind> {
+        match name {
+            "fast" => Some(ModelKind::Fast),
+            "best_int" | "best" => Some(ModelKind::BestInt),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The optimisation switches of the readiness framework's table 5.1, as they were for one document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimisationFlags {
+    /// OpenMP threads per OCR engine (`OMP_THREAD_LIMIT` of the process).
+    pub ocr_threads: u32,
+    /// Pre-resize: the longest side, in pixels, that the working image is capped to before the expensive
+    /// stages; `None` keeps the decoded resolution.
+    pub max_working_side_px: Option<u32>,
+    /// Skip `pre_ocr` on the standard path when the quality score is at or above this; `None` never skips.
+    pub skip_pre_ocr_above: Option<f64>,
+    pub model: ModelKind,
+    /// Serve repeats of the same content + output-affecting config + model from the result cache.
+    pub result_cache: bool,
+}
+
+impl Default for OptimisationFlags {
+    fn default() -> Self {
+        OptimisationFlags {
+            ocr_threads: 1,
+            max_working_side_px: None,
+            skip_pre_ocr_above: None,
+            model: ModelKind::Fast,
+            result_cache: false,
+        }
+    }
+}
+
+impl OptimisationFlags {
+    /// A short stable label such as `threads=1,resize=off,skip_pre_ocr=off,model=fast,cache=off`.
+    pub fn label(&self) -> String {
+        let resize = self.max_working_side_px.map_or("off".to_string(), |px| px.to_string());
+        let skip = self.skip_pre_ocr_above.map_or("off".to_string(), |q| format!("{q}"));
+        format!(
+            "threads={},resize={},skip_pre_ocr={},model={},cache={}",
+            self.ocr_threads,
+            resize,
+            skip,
+            self.model,
+            if self.result_cache { "on" } else { "off" }
+        )
+    }
+}

@@ -1,0 +1,19 @@
+//! Domain types shared by every Rythmiq One crate. No I/O, no engine, no database: just the vocabulary.
+
+mod error;
+mod flags;
+mod result;
+mod stage;
+
+pub use error::{ErrorKind, PipelineError};
+pub use flags::{ModelKind, OptimisationFlags};
+pub use result::{
+    BBox, Block, Line, ModelInfo, Page, QualityFeatures, ResultDocument, Word, RESULT_SCHEMA_VERSION,
+};
+pub use stage::{DocumentRun, PathKind, Stage, StageRecord};
+
+/// Lower-case hex sha256 of `bytes`: the content hash that keys idempotent enqueues, result keys and the cache.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
