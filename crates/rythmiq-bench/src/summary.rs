@@ -230,7 +230,9 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
     let baseline = (!baselines.is_empty()).then(|| {
         // Like for like: our mean warm CPU per distinct document, over the documents the CLI ran.
         let mut by_doc: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for m in &warm {
+        let warm_probe = raw.warm_probe.iter().filter(|p| p.run.error.is_none());
+        let warm_and_probe: Vec<&Measured> = warm.iter().copied().chain(warm_probe).collect();
+        for m in &warm_and_probe {
             by_doc.entry(m.doc_name.as_str()).or_default().push(m.run.cpu_seconds());
         }
         let names: Vec<&str> = baselines[0].per_document_cpu.iter().map(|(n, _)| n.as_str()).collect();
@@ -239,7 +241,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
             .iter()
             .map(|b| (b.label.clone(), if ours > 0.0 { b.cpu_seconds_per_doc / ours } else { 0.0 }))
             .collect();
-        let same_docs = names.iter().filter_map(|n| warm.iter().copied().find(|m| m.doc_name == *n));
+        let same_docs = names.iter().filter_map(|n| warm_and_probe.iter().copied().find(|m| m.doc_name == *n));
         let acc = accuracy_of(same_docs);
         Baselines {
             cli: baselines,

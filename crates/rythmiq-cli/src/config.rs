@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rythmiq_pipeline::PipelineConfig;
+use rythmiq_pipeline::{PageSegPolicy, PipelineConfig};
 use rythmiq_types::ModelKind;
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,9 @@ pub struct Overrides {
     /// Quality score at or above which a document takes the fast path.
     #[arg(long, global = true)]
     pub fast_path_threshold: Option<f64>,
+    /// Tesseract page segmentation mode: `auto` (by document shape) or a fixed mode number.
+    #[arg(long, global = true)]
+    pub page_seg_mode: Option<String>,
     /// Images with more pixels than this are refused from their header.
     #[arg(long, global = true)]
     pub max_image_pixels: Option<u64>,
@@ -60,6 +63,14 @@ where
 
 fn parse_model(name: &str) -> anyhow::Result<ModelKind> {
     ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown model {name:?} (expected fast or best_int)"))
+}
+
+fn parse_psm(value: &str) -> anyhow::Result<PageSegPolicy> {
+    if value == "auto" {
+        return Ok(PageSegPolicy::ByKind);
+    }
+    let psm = value.parse().map_err(|_| anyhow::anyhow!("page seg mode {value:?}: expected auto or a number"))?;
+    Ok(PageSegPolicy::Fixed(psm))
 }
 
 impl Config {
@@ -121,6 +132,9 @@ impl Config {
         }
         if let Some(v) = overrides.fast_path_threshold {
             p.fast_path_threshold = v;
+        }
+        if let Some(v) = overrides.page_seg_mode.clone().or(env_parse("RYTHMIQ_PAGE_SEG_MODE")?) {
+            p.page_seg_mode = parse_psm(&v)?;
         }
         if let Some(v) = overrides.max_image_pixels {
             p.max_image_pixels = v;

@@ -76,6 +76,9 @@ fn main() -> anyhow::Result<()> {
             bench(config, count, output, corpus, route, baseline, results_dir)
         }
         Command::Config => {
+            // Read back from the environment: proves the restart took effect, not just what was asked for.
+            let omp = std::env::var("OMP_THREAD_LIMIT").unwrap_or_default();
+            println!("# OMP_THREAD_LIMIT in effect: {omp}");
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }

@@ -86,16 +86,15 @@ pub fn measure(img: &GrayImage, dpi: Option<u32>) -> Measured {
 
 /// The combined quality score in [0, 1].
 ///
-/// Orientation and skew are gates (a sideways page is unreadable however crisp it is); the rest is a weighted
+/// Orientation, skew and oversized text are gates (a sideways page is unreadable however crisp it is; huge text
+/// wastes CPU however clean it is); the rest is a weighted
 /// mean of sub-scores that are 1 inside the range Tesseract reads well and fall linearly outside it.
 pub fn score(f: &QualityFeatures, weights: &ScoreWeights) -> f64 {
     let ramp = |x: f64, zero_at: f64, one_at: f64| ((x - zero_at) / (one_at - zero_at)).clamp(0.0, 1.0);
-    let resolution = if f.text_height_px <= 60.0 {
-        ramp(f.text_height_px, 6.0, 16.0)
-    } else {
-        // Very large text reads fine but costs CPU for nothing: mildly penalised so resizing is considered.
-        1.0 - 0.3 * ramp(f.text_height_px, 60.0, 160.0)
-    };
+    let resolution = ramp(f.text_height_px, 6.0, 16.0);
+    // Text far above the size Tesseract reads best is a gate too: the standard path's enhancement scales it down,
+    // which on the sample corpus cost less CPU and read better (see docs/tuning.md).
+    let gate_size = 1.0 - ramp(f.text_height_px, 40.0, 48.0);
     let contrast = ramp(f.contrast, 0.15, 0.5);
     let sharpness = ramp(f.sharpness, 0.1, 0.45);
     let noise = 1.0 - ramp(f.noise_sigma, 3.0, 15.0);
@@ -107,7 +106,7 @@ pub fn score(f: &QualityFeatures, weights: &ScoreWeights) -> f64 {
         + weights.sharpness * sharpness
         + weights.noise * noise)
         / total_weight.max(f64::EPSILON);
-    (gate_skew.min(gate_orientation) * mean).clamp(0.0, 1.0)
+    (gate_skew.min(gate_orientation).min(gate_size) * mean).clamp(0.0, 1.0)
 }
 
 /// Medians of the ink class and of the background class of a histogram split at `threshold`.

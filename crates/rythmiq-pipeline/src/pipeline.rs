@@ -106,6 +106,7 @@ impl Pipeline {
             path: doc.path,
             quality_score: (doc.image.is_some() || doc.result.is_some()).then_some(doc.features.score),
             cold_start,
+            rerouted: doc.rerouted,
             model_load_cpu_seconds: self.res.model_load_cpu_seconds,
             stages,
             model: self.res.config.flags.model,
@@ -150,8 +151,54 @@ impl Pipeline {
             self.step::<Enhancement>(doc, stages, &mut mark)?;
         }
         self.step::<Ocr>(doc, stages, &mut mark)?;
+        let low_confidence = doc.ocr.as_ref().is_some_and(|page| {
+            self.res.config.reroute_below_confidence.is_some_and(|min| page.mean_confidence < min)
+        });
+        if path == PathKind::Fast && low_confidence {
+            self.reroute(doc, stages, &mut mark)?;
+        }
         self.step::<SchemaAdaptation>(doc, stages, &mut mark)?;
         self.step::<Upload>(doc, stages, &mut mark)?;
+        Ok(())
+    }
+
+    /// Runs a fast-path document again on the standard path, keeping the better of the two readings. The skipped
+    /// records of `pre_ocr` and `enhancement` are replaced by real ones, and `ocr` holds both attempts' cost.
+    fn reroute(
+        &mut self,
+        doc: &mut DocState,
+        stages: &mut Vec<StageRecord>,
+        mark: &mut CpuSnapshot,
+    ) -> Result<(), PipelineError> {
+        tracing::info!(
+            confidence = doc.ocr.as_ref().map_or(0.0, |p| p.mean_confidence),
+            "low confidence on the fast path: rerouting to the standard path"
+        );
+        let first_ocr = stages.pop().expect("ocr was just recorded");
+        stages.retain(|s| !s.skipped);
+        let first_reading = doc.ocr.take();
+        let first_image = doc.image.clone();
+        let (first_dpi, first_scale) = (doc.dpi, doc.scale_applied);
+        doc.path = Some(PathKind::Standard);
+        doc.rerouted = true;
+        self.step::<PreOcr>(doc, stages, mark)?;
+        self.step::<Enhancement>(doc, stages, mark)?;
+        self.step::<Ocr>(doc, stages, mark)?;
+        let ocr = stages.last_mut().expect("ocr was just recorded");
+        ocr.cpu_seconds += first_ocr.cpu_seconds;
+        ocr.helper_cpu_seconds += first_ocr.helper_cpu_seconds;
+        ocr.wall_seconds += first_ocr.wall_seconds;
+        let second_conf = doc.ocr.as_ref().map_or(0.0, |p| p.mean_confidence);
+        if let Some(first) = first_reading.filter(|f| f.mean_confidence > second_conf) {
+            // The corrections made it worse: keep the fast path's reading and the image it was made from. The path
+            // stays `standard`: that is the route (and the CPU) the document took.
+            doc.ocr = Some(first);
+            doc.image = first_image;
+            doc.dpi = first_dpi;
+            doc.scale_applied = first_scale;
+            doc.rotation_applied = 0;
+            doc.deskew_applied = 0.0;
+        }
         Ok(())
     }
 

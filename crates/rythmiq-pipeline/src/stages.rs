@@ -34,6 +34,7 @@ pub struct DocState {
     pub result_json: Vec<u8>,
     pub result_key: Option<String>,
     pub cache_hit: bool,
+    pub rerouted: bool,
 }
 
 /// What a pipeline thread owns and every stage may borrow: the engines (loaded lazily, then kept warm), the
@@ -156,10 +157,15 @@ impl Step for PreOcr {
         }
         let min_conf = res.config.min_orientation_confidence;
         let dpi = doc.dpi;
-        if let Some(orientation) = res.osd()?.detect(&image, dpi)? {
-            if orientation.rotate_clockwise_degrees != 0 && orientation.confidence >= min_conf {
-                image = imaging::rotate_quarter(&image, orientation.rotate_clockwise_degrees);
-                doc.rotation_applied = orientation.rotate_clockwise_degrees;
+        // OSD costs as much as OCRing a receipt (0.1-0.6 CPU-s), so it runs only on a suspicion: the profiles say
+        // the lines run sideways, or the fast path read the page with low confidence (upside down, typically).
+        let suspect = doc.features.orientation_degrees != 0 || doc.rerouted;
+        if suspect {
+            if let Some(orientation) = res.osd()?.detect(&image, dpi)? {
+                if orientation.rotate_clockwise_degrees != 0 && orientation.confidence >= min_conf {
+                    image = imaging::rotate_quarter(&image, orientation.rotate_clockwise_degrees);
+                    doc.rotation_applied = orientation.rotate_clockwise_degrees;
+                }
             }
         }
         // Skew is measured again when the page was turned: the score-time estimate was for the old axes.
@@ -223,8 +229,8 @@ impl Ocr {
         match policy {
             PageSegPolicy::Fixed(psm) => psm,
             PageSegPolicy::ByKind => {
-                if height as f64 > width as f64 * 1.8 {
-                    4
+                if height as f64 > width as f64 * 1.6 {
+                    6
                 } else {
                     3
                 }

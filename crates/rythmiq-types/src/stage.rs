@@ -119,6 +119,9 @@ pub struct DocumentRun {
     pub document_id: String,
     /// Path taken; `None` when the document failed before routing.
     pub path: Option<PathKind>,
+    /// The fast path's OCR came back with low confidence and the document was run again on the standard path
+    /// (its `ocr` stage holds both attempts).
+    pub rerouted: bool,
     /// Quality score from `quality_scoring`, when it ran.
     pub quality_score: Option<f64>,
     /// First document on a fresh engine: its `ocr` stage includes the model load.

@@ -1,0 +1,96 @@
+//! The `rythmiq` binary as a user runs it: `bench` over a small corpus writes the documented JSON keys, counts
+//! bad input by kind without stopping, and the OCR thread setting reaches OpenMP through the restart.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rythmiq() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
+    cmd.current_dir(repo_root()).env_remove("RYTHMIQ_REEXECED");
+    cmd
+}
+
+#[test]
+fn bench_writes_the_documented_keys_and_counts_errors_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for name in ["tess_phototest.tif", "tess_phototest.gt.txt", "sroie_323.jpg", "sroie_323.gt.txt"] {
+        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
+    }
+    std::fs::write(corpus.join("zz_broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let output = dir.path().join("out.json");
+    let run = rythmiq()
+        .args(["bench", "--count", "4", "--corpus"])
+        .arg(&corpus)
+        .arg("--output")
+        .arg(&output)
+        .arg("--results-dir")
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "bench failed: {stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    for heading in ["STAGE BREAKDOWN", "PATH BREAKDOWN", "COLD START IMPACT", "ACCURACY", "unattributed"] {
+        assert!(stdout.contains(heading), "missing {heading} in:\n{stdout}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    for key in [
+        "documents",
+        "cpu_seconds_per_doc",
+        "stages",
+        "paths",
+        "cold_start",
+        "accuracy",
+        "process_cpu_seconds",
+        "unattributed_cpu_share",
+        "errors",
+        "per_document",
+    ] {
+        assert!(json.get(key).is_some(), "missing key {key}");
+    }
+    assert_eq!(json["documents"], 4);
+    assert_eq!(json["per_document"].as_array().unwrap().len(), 4);
+    for stage in ["fetch", "quality_scoring", "pre_ocr", "enhancement", "ocr", "schema_adaptation", "upload"] {
+        let s = &json["stages"][stage];
+        for key in ["cpu_seconds_per_doc", "share", "wall_seconds_per_doc", "skipped"] {
+            assert!(s.get(key).is_some(), "stage {stage} lacks {key}");
+        }
+    }
+    assert!(json["stages"]["ocr"]["cpu_seconds_per_doc"].as_f64().unwrap() > 0.0);
+    for path in ["fast", "standard"] {
+        assert!(json["paths"][path].get("documents").is_some() && json["paths"][path].get("cpu_seconds_per_doc").is_some());
+    }
+    for key in ["cold_seconds", "warm_seconds", "penalty_seconds", "model_load_seconds"] {
+        assert!(json["cold_start"].get(key).is_some(), "cold_start lacks {key}");
+    }
+    assert!(json["cold_start"]["model_load_seconds"].as_f64().unwrap() > 0.0);
+    // The broken file is the third document of the cycle (sorted: sroie_323, tess_phototest, zz_broken).
+    assert_eq!(json["errors"]["corrupt_image"], 1, "errors: {}", json["errors"]);
+    let share = json["unattributed_cpu_share"].as_f64().unwrap();
+    assert!(share.abs() < 0.2, "unattributed CPU share {share}");
+    assert!(json["accuracy"]["cer"].as_f64().unwrap() < 0.2);
+}
+
+#[test]
+fn ocr_threads_reach_openmp_through_the_restart() {
+    let out = rythmiq().args(["--ocr-threads", "3", "config"]).env_remove("OMP_THREAD_LIMIT").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("# OMP_THREAD_LIMIT in effect: 3"), "{stdout}");
+    assert!(stdout.contains("ocr_threads = 3"), "{stdout}");
+}
+
+#[test]
+fn invalid_config_is_refused_with_a_clear_message() {
+    let out = rythmiq().args(["--fast-path-threshold", "1.5", "config"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fast_path_threshold must be within 0..=1"), "{stderr}");
+    let out = rythmiq().args(["--model", "huge", "config"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
+}
