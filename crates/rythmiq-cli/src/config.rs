@@ -12,8 +12,22 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub pipeline: PipelineConfig,
-    /// Local state: the embedded database file and the local object store live here.
+    /// Local state: the embedded database file and the local object store live here (default `rythmiq-data`).
     pub data_dir: Option<PathBuf>,
+    /// The queue and metrics database; no URL means the embedded SQLite file under `data_dir`.
+    pub database: rythmiq_db::DbConfig,
+    pub storage: StorageConfig,
+    pub worker: rythmiq_worker::WorkerConfig,
+}
+
+/// Where inputs and results live.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `s3://bucket/prefix` or a directory; default `<data_dir>/store`. Also `RYTHMIQ_STORAGE`.
+    pub location: Option<String>,
+    /// S3 settings (endpoint, region, timeouts) used when `location` is an `s3://` URI.
+    pub s3: rythmiq_storage::S3Config,
 }
 
 /// The optimisation and routing flags that every command accepts.
@@ -46,6 +60,12 @@ pub struct Overrides {
     /// Tesseract page segmentation mode: `auto` (by document shape) or a fixed mode number.
     #[arg(long, global = true)]
     pub page_seg_mode: Option<String>,
+    /// Queue and metrics database URL (postgres://...); unset: the embedded SQLite file. Also `DATABASE_URL`.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Object storage: `s3://bucket/prefix` or a directory. Also `RYTHMIQ_STORAGE`.
+    #[arg(long, global = true)]
+    pub storage: Option<String>,
     /// Images with more pixels than this are refused from their header.
     #[arg(long, global = true)]
     pub max_image_pixels: Option<u64>,
@@ -111,6 +131,15 @@ impl Config {
         if let Some(v) = env_parse::<PathBuf>("RYTHMIQ_DATA_DIR")? {
             config.data_dir = Some(v);
         }
+        if let Some(v) = env_parse::<String>("DATABASE_URL")? {
+            config.database.url = Some(v);
+        }
+        if let Some(v) = env_parse::<String>("RYTHMIQ_STORAGE")? {
+            config.storage.location = Some(v);
+        }
+        if let Some(v) = env_parse("RYTHMIQ_WORKER_CONCURRENCY")? {
+            config.worker.concurrency = v;
+        }
         let p = &mut config.pipeline;
         if let Some(v) = &overrides.models_dir {
             p.models_dir = v.clone();
@@ -139,13 +168,49 @@ impl Config {
         if let Some(v) = overrides.max_image_pixels {
             p.max_image_pixels = v;
         }
+        if let Some(v) = &overrides.database_url {
+            config.database.url = Some(v.clone());
+        }
+        if let Some(v) = &overrides.storage {
+            config.storage.location = Some(v.clone());
+        }
+        let p = &mut config.pipeline;
         p.models_dir = locate_models(&p.models_dir);
         p.validate()?;
+        config.worker.validate().map_err(|e| anyhow::anyhow!(e))?;
+        // The embedded database lives in the data directory unless a path was configured.
+        if config.database.sqlite_path == rythmiq_db::DbConfig::default().sqlite_path {
+            config.database.sqlite_path = config.data_dir().join("rythmiq.db");
+        }
         Ok(config)
     }
 
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| PathBuf::from("rythmiq-data"))
+    }
+
+    /// The storage location: configured, or the local store under the data directory.
+    pub fn storage_location(&self) -> String {
+        self.storage.location.clone().unwrap_or_else(|| self.data_dir().join("store").display().to_string())
+    }
+
+    /// The config as TOML with secrets masked (database password).
+    pub fn to_masked_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        if let Some(url) = &mut shown.database.url {
+            *url = mask_password(url);
+        }
+        Ok(toml::to_string_pretty(&shown)?)
+    }
+}
+
+/// `scheme://user:secret@host/...` -> `scheme://user:****@host/...`.
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_string(),
     }
 }
 

@@ -57,8 +57,49 @@ enum Command {
         #[arg(long)]
         results_dir: Option<PathBuf>,
     },
-    /// Print the effective configuration (file, then RYTHMIQ_* environment, then flags) as TOML.
+    /// Fill in the GO/NO-GO readiness report from measured data (Markdown and HTML), with the arithmetic shown.
+    Report {
+        /// The bench's JSON summary (`rythmiq bench --output`).
+        #[arg(long, default_value = "baseline_results.json")]
+        bench: PathBuf,
+        /// A load-test result (`rythmiq loadtest --output`).
+        #[arg(long)]
+        load: Option<PathBuf>,
+        /// An optimisation comparison (`rythmiq bench --compare --output`).
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Also read this month's CPU use from the configured database.
+        #[arg(long)]
+        database: bool,
+        /// Constraints (TOML: budget_cpu_hours_per_month, documents_per_day, days_per_month,
+        /// p95_latency_limit_secs, error_rate_limit); defaults are the framework's.
+        #[arg(long)]
+        constraints: Option<PathBuf>,
+        /// Output path without extension: writes <output>.md and <output>.html.
+        #[arg(long, default_value = "readiness-report")]
+        output: PathBuf,
+    },
+    /// Print the effective configuration (file, then RYTHMIQ_* environment, then flags) as TOML, secrets masked.
     Config,
+    /// Store documents in the configured storage and queue them (what the API's POST does, for batch use).
+    Enqueue {
+        /// Image files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        priority: i32,
+    },
+    /// Apply the database migrations (idempotent) and exit.
+    Migrate,
+    /// Run queue-consuming workers until SIGTERM/SIGINT: one warm pipeline per slot (default one per core).
+    Worker {
+        /// Pipelines to run at once (0: one per core).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Exit once the queue is empty instead of waiting for more work (batch runs, tests).
+        #[arg(long)]
+        drain: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,14 +116,179 @@ fn main() -> anyhow::Result<()> {
         Command::Bench { count, output, corpus, route, baseline, results_dir } => {
             bench(config, count, output, corpus, route, baseline, results_dir)
         }
+        Command::Report { bench, load, compare, database, constraints, output } => {
+            report(&config, bench, load, compare, database, constraints, output)
+        }
         Command::Config => {
             // Read back from the environment: proves the restart took effect, not just what was asked for.
             let omp = std::env::var("OMP_THREAD_LIMIT").unwrap_or_default();
             println!("# OMP_THREAD_LIMIT in effect: {omp}");
-            print!("{}", toml::to_string_pretty(&config)?);
+            print!("{}", config.to_masked_toml()?);
             Ok(())
         }
+        Command::Enqueue { files, priority } => runtime()?.block_on(enqueue(config, files, priority)),
+        Command::Migrate => runtime()?.block_on(async {
+            let db = config.database.connect().await.context("connecting to the database")?;
+            db.migrate().await.context("applying migrations")?;
+            println!("migrations applied ({:?})", db.backend());
+            Ok(())
+        }),
+        Command::Worker { concurrency, drain } => {
+            let mut config = config;
+            if let Some(n) = concurrency {
+                config.worker.concurrency = n;
+            }
+            runtime()?.block_on(worker(config, drain))
+        }
     }
+}
+
+fn report(
+    config: &Config,
+    bench: PathBuf,
+    load: Option<PathBuf>,
+    compare: Option<PathBuf>,
+    database: bool,
+    constraints: Option<PathBuf>,
+    output: PathBuf,
+) -> anyhow::Result<()> {
+    use rythmiq_report::{read_json, render_html, render_markdown, Constraints, MonthlyUsage, Report};
+    let constraints: Constraints = match constraints {
+        Some(path) => toml::from_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| format!("parsing {}", path.display()))?,
+        None => Constraints::default(),
+    };
+    let bench_summary = read_json(&bench).with_context(|| format!("reading the bench summary {}", bench.display()))?;
+    let load = load.map(|p| read_json(&p)).transpose()?;
+    let compare = compare.map(|p| read_json(&p)).transpose()?;
+    let usage = if database {
+        let budget = constraints.budget_cpu_hours_per_month;
+        Some(runtime()?.block_on(async {
+            let db = config.database.connect().await.context("connecting to the database")?;
+            db.migrate().await?;
+            let now = chrono::Utc::now();
+            let usage = db.monthly_usage(now, Some(budget)).await?;
+            let days_elapsed = (now - usage.month_start.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+                .num_seconds() as f64
+                / 86_400.0;
+            anyhow::Ok(MonthlyUsage {
+                cpu_hours_used: usage.cpu_hours_used,
+                documents: usage.documents.max(0) as u64,
+                days_elapsed,
+            })
+        })?)
+    } else {
+        None
+    };
+    let report = Report::build(constraints, bench_summary, load, compare, usage)?;
+    let markdown = render_markdown(&report);
+    let (md_path, html_path) = (output.with_extension("md"), output.with_extension("html"));
+    std::fs::write(&md_path, &markdown).with_context(|| format!("writing {}", md_path.display()))?;
+    std::fs::write(&html_path, render_html(&report)).with_context(|| format!("writing {}", html_path.display()))?;
+    print!("{markdown}");
+    println!("\nwrote {} and {}", md_path.display(), html_path.display());
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Resolves to true on SIGTERM or SIGINT (Kubernetes sends SIGTERM, then SIGKILL after the grace period).
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutdown signal: no new claims; finishing in-flight jobs");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// A factory that opens the configured store on each pipeline thread (an S3 client per thread and runtime).
+fn store_factory(config: &Config) -> rythmiq_worker::StoreFactory {
+    let location = config.storage_location();
+    let s3 = config.storage.s3.clone();
+    std::sync::Arc::new(move || {
+        rythmiq_storage::StoreUri::parse(&location)
+            .and_then(|uri| uri.open(&s3))
+            .map_err(|e| format!("opening storage {location}: {e}"))
+    })
+}
+
+/// The fingerprint of the output-affecting config, as jobs record it (part of the idempotency key).
+fn config_hash(config: &Config) -> anyhow::Result<String> {
+    let model_sha = rythmiq_ocr_model_sha(config)?;
+    Ok(config.pipeline.output_fingerprint(&model_sha))
+}
+
+fn rythmiq_ocr_model_sha(config: &Config) -> anyhow::Result<String> {
+    let path = config.pipeline.models_dir.join(config.pipeline.flags.model.as_str()).join("eng.traineddata");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(rythmiq_types::sha256_hex(&bytes))
+}
+
+async fn enqueue(config: Config, files: Vec<PathBuf>, priority: i32) -> anyhow::Result<()> {
+    let db = config.database.connect().await.context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
+    let config_hash = config_hash(&config)?;
+    for file in files {
+        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        anyhow::ensure!(!bytes.is_empty(), "{} is empty", file.display());
+        let sha = rythmiq_types::sha256_hex(&bytes);
+        let key = format!("inputs/{sha}");
+        store.put(&key, bytes, "application/octet-stream").await?;
+        let mut job = rythmiq_db::NewJob::new(key, sha, config_hash.clone());
+        job.priority = priority;
+        let queued = db.enqueue(&job).await?;
+        println!("{}\t{}\t{}", queued.id, if queued.created { "queued" } else { "duplicate" }, file.display());
+    }
+    Ok(())
+}
+
+async fn worker(config: Config, drain: bool) -> anyhow::Result<()> {
+    let db = config.database.connect().await.context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    rythmiq_worker::describe_metrics();
+    let mut shutdown = shutdown_signal();
+    if drain {
+        // Stop once nothing is queued, running or waiting for a retry.
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let watch_db = db.clone();
+        let mut signal = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                    _ = signal.changed() => { let _ = tx.send(true); return; }
+                }
+                if watch_db.queue_depth().await.is_ok_and(|d| d.ready + d.delayed + d.running == 0) {
+                    let _ = tx.send(true);
+                    return;
+                }
+            }
+        });
+        shutdown = rx;
+    }
+    let summary = rythmiq_worker::run_workers(db, config.pipeline.clone(), store_factory(&config), config.worker.clone(), shutdown)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!(
+        "worker stopped: {} succeeded, {} failed (will retry), {} dead-lettered, {} released, {} stale",
+        summary.succeeded, summary.failed, summary.dead_lettered, summary.released, summary.stale
+    );
+    Ok(())
 }
 
 /// Tesseract's OpenMP runtime reads `OMP_THREAD_LIMIT` once, when the process starts; setting it later has no

@@ -1,0 +1,212 @@
+//! The measured inputs the report reads besides the bench: the load test's result, the optimisation A/B comparison
+//! and the month's usage from the database. Each is the JSON contract between the tool that measures and the report.
+//!
+//! Unknown fields are accepted (unlike `Constraints`) so that a newer load generator can add figures without breaking
+//! an older report; missing optional figures render as "not measured".
+
+use serde::{Deserialize, Serialize};
+
+/// Failed requests by kind, as the load generator classifies them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailureCounts {
+    /// The document did not finish within the load generator's deadline.
+    pub timeout: u64,
+    /// HTTP 5xx, or a job that ended failed / dead-lettered.
+    pub server_error: u64,
+    /// HTTP 4xx other than 429: the API refused a document the generator believed valid.
+    pub validation: u64,
+    /// HTTP 429: the API shed load on purpose.
+    pub rejected_429: u64,
+}
+
+impl FailureCounts {
+    pub fn total(&self) -> u64 {
+        self.timeout + self.server_error + self.validation + self.rejected_429
+    }
+}
+
+/// One bucket of the end-to-end latency histogram: requests with latency in (previous `upper_secs`, `upper_secs`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencyBucket {
+    pub upper_secs: f64,
+    pub count: u64,
+}
+
+/// One resource sample taken while the load ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSample {
+    /// Seconds since the load started.
+    pub t_secs: f64,
+    /// Worker CPU as a percentage of all the machine's `cores` (100 = every core busy).
+    pub worker_cpu_percent: f64,
+    /// Jobs queued and not yet leased.
+    pub queue_depth: u64,
+    pub db_pool_in_use: u32,
+    pub db_pool_size: u32,
+    /// Resident memory of the server process, MiB.
+    pub rss_mb: f64,
+}
+
+/// The seed's list of first bottlenecks (section 4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BottleneckKind {
+    CpuSaturation,
+    QueueBacklog,
+    DbConnectionPool,
+    ApiGatewayTimeout,
+    MemoryPressure,
+    NetworkIo,
+}
+
+impl BottleneckKind {
+    pub const ALL: [BottleneckKind; 6] = [
+        BottleneckKind::CpuSaturation,
+        BottleneckKind::QueueBacklog,
+        BottleneckKind::DbConnectionPool,
+        BottleneckKind::ApiGatewayTimeout,
+        BottleneckKind::MemoryPressure,
+        BottleneckKind::NetworkIo,
+    ];
+
+    /// The seed's wording of each box.
+    pub fn label(self) -> &'static str {
+        match self {
+            BottleneckKind::CpuSaturation => "CPU Saturation (worker pods at 100% CPU)",
+            BottleneckKind::QueueBacklog => "Queue Backlog (jobs waiting > queue capacity)",
+            BottleneckKind::DbConnectionPool => "DB Connection Pool (exhausted connections)",
+            BottleneckKind::ApiGatewayTimeout => "API Gateway Timeout (upstream response > 30s)",
+            BottleneckKind::MemoryPressure => "Memory Pressure (OOM or heavy swapping)",
+            BottleneckKind::NetworkIo => "Network I/O (storage upload/download limits)",
+        }
+    }
+}
+
+/// The first bottleneck the load generator identified, with the observations that name it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bottleneck {
+    pub kind: BottleneckKind,
+    /// One line per observation, e.g. "worker CPU 99% from t=40 s while queue depth grew 0 -> 180".
+    pub evidence: Vec<String>,
+}
+
+/// One step of a `--ramp` run: the load held at `users` until its figures settled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RampStep {
+    pub users: u32,
+    pub p95_secs: f64,
+    /// Failed / total requests in this step, as a fraction.
+    pub error_rate: f64,
+    #[serde(default)]
+    pub queue_depth_max: Option<u64>,
+    /// Peak worker CPU in this step, percent of all cores.
+    #[serde(default)]
+    pub worker_cpu_percent_peak: Option<f64>,
+}
+
+/// The load test's JSON (`rythmiq loadtest --output ...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadTestResult {
+    /// When the load ran, RFC 3339.
+    #[serde(default)]
+    pub test_date: Option<String>,
+    pub users: u32,
+    pub docs_per_user: u32,
+    /// Users started per second.
+    pub spawn_rate: f64,
+    pub duration_secs: f64,
+    /// Documents submitted (each counts once, end to end).
+    pub total_requests: u64,
+    pub successful: u64,
+    pub failed: u64,
+    #[serde(default)]
+    pub failures: FailureCounts,
+    pub throughput_peak_docs_per_sec: f64,
+    pub throughput_sustained_docs_per_sec: f64,
+    /// End to end (submit to done).
+    pub latency_p50_secs: f64,
+    pub latency_p95_secs: f64,
+    pub latency_p99_secs: f64,
+    /// Either a histogram or the raw latencies (or both) feed the latency chart; neither is required.
+    #[serde(default)]
+    pub latency_histogram: Vec<LatencyBucket>,
+    #[serde(default)]
+    pub latencies_secs: Vec<f64>,
+    #[serde(default)]
+    pub samples: Vec<ResourceSample>,
+    /// Cores of the machine the server ran on (the denominator of `worker_cpu_percent`).
+    pub cores: u32,
+    /// `None`: no bottleneck was reached at this load.
+    #[serde(default)]
+    pub first_bottleneck: Option<Bottleneck>,
+    /// Present when the run was a `--ramp`.
+    #[serde(default)]
+    pub ramp: Vec<RampStep>,
+    /// The same test at twice the users (`--users 100` for a 50-user design load).
+    #[serde(default)]
+    pub double_load: Option<Box<LoadTestResult>>,
+}
+
+impl LoadTestResult {
+    /// failed / total; 0 when nothing was submitted (the report treats that as not measured).
+    pub fn error_rate(&self) -> f64 {
+        if self.total_requests == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.total_requests as f64
+        }
+    }
+
+    pub fn peak_worker_cpu_percent(&self) -> Option<f64> {
+        self.samples.iter().map(|s| s.worker_cpu_percent).reduce(f64::max)
+    }
+
+    pub fn peak_queue_depth(&self) -> Option<u64> {
+        self.samples.iter().map(|s| s.queue_depth).max()
+    }
+
+    /// The sample with the most pool connections in use: (in use, pool size).
+    pub fn peak_db_pool(&self) -> Option<(u32, u32)> {
+        self.samples.iter().max_by_key(|s| s.db_pool_in_use).map(|s| (s.db_pool_in_use, s.db_pool_size))
+    }
+
+    pub fn peak_rss_mb(&self) -> Option<f64> {
+        self.samples.iter().map(|s| s.rss_mb).reduce(f64::max)
+    }
+}
+
+/// One configuration of the optimisation A/B comparison, measured on the same corpus as the others.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    pub label: String,
+    /// The flag set, as `BenchSummary::flags` prints it.
+    pub flags: String,
+    pub cpu_seconds_per_doc: f64,
+    /// CPU saved against the comparison's reference row, percent (negative: costs more).
+    pub saving_percent: f64,
+    pub cer: Option<f64>,
+    pub bow_f1: Option<f64>,
+    /// Against the reference row; positive CER delta means more errors.
+    pub cer_delta: Option<f64>,
+    pub bow_f1_delta: Option<f64>,
+    pub p95_wall_secs: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// The optimisation flags' A/B results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareResult {
+    #[serde(default)]
+    pub run_date: Option<String>,
+    pub rows: Vec<CompareRow>,
+}
+
+/// The current month's usage, from the `cpu_metrics` table (`rythmiq report --database`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonthlyUsage {
+    pub cpu_hours_used: f64,
+    pub documents: u64,
+    /// Days of the month elapsed so far (fractional allowed).
+    pub days_elapsed: f64,
+}

@@ -1,0 +1,18 @@
+//! The worker: claims jobs from the queue and runs each on one of N pipeline threads, each with its own warm OCR
+//! engine, object store and I/O runtime.
+//!
+//! Per job: claim (lease + attempt token) → the pipeline on a dedicated thread, while the async side extends the
+//! lease by heartbeat → `complete` (result key + the run's `cpu_metrics` rows, one transaction, fenced by the
+//! token) or `fail` (retry with backoff, or dead-letter). On shutdown: stop claiming, let in-flight jobs finish
+//! within the grace period, release the rest back to the queue.
+//!
+//! Invariant: the worker never touches SQL or a storage backend directly: the queue is `rythmiq_db::Database`,
+//! storage comes from a factory the binary provides.
+
+mod config;
+mod pool;
+mod telemetry;
+
+pub use config::WorkerConfig;
+pub use pool::{run_workers, StoreFactory, WorkerSummary};
+pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS};
