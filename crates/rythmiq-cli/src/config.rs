@@ -18,6 +18,7 @@ pub struct Config {
     pub database: rythmiq_db::DbConfig,
     pub storage: StorageConfig,
     pub worker: rythmiq_worker::WorkerConfig,
+    pub api: rythmiq_api::ApiConfig,
 }
 
 /// Where inputs and results live.
@@ -137,6 +138,15 @@ impl Config {
         if let Some(v) = env_parse::<String>("RYTHMIQ_STORAGE")? {
             config.storage.location = Some(v);
         }
+        if let Some(v) = env_parse::<String>("RYTHMIQ_API_TOKEN")? {
+            config.api.auth_token = Some(v);
+        }
+        if let Some(v) = env_parse("RYTHMIQ_LISTEN_ADDR")? {
+            config.api.listen_addr = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_MAX_QUEUE_DEPTH")? {
+            config.api.max_queue_depth = v;
+        }
         if let Some(v) = env_parse("RYTHMIQ_WORKER_CONCURRENCY")? {
             config.worker.concurrency = v;
         }
@@ -178,6 +188,7 @@ impl Config {
         p.models_dir = locate_models(&p.models_dir);
         p.validate()?;
         config.worker.validate().map_err(|e| anyhow::anyhow!(e))?;
+        config.api.validate()?;
         // The embedded database lives in the data directory unless a path was configured.
         if config.database.sqlite_path == rythmiq_db::DbConfig::default().sqlite_path {
             config.database.sqlite_path = config.data_dir().join("rythmiq.db");

@@ -56,6 +56,10 @@ enum Command {
         /// Where result documents are written (default: <data_dir>/bench-results).
         #[arg(long)]
         results_dir: Option<PathBuf>,
+        /// Also write every stage row into the `cpu_metrics` table of the configured database (the embedded
+        /// file when none is configured). On by default when a database URL is configured.
+        #[arg(long)]
+        record_metrics: bool,
     },
     /// Fill in the GO/NO-GO readiness report from measured data (Markdown and HTML), with the arithmetic shown.
     Report {
@@ -91,6 +95,15 @@ enum Command {
     },
     /// Apply the database migrations (idempotent) and exit.
     Migrate,
+    /// Run the HTTP API (port 8000) and an in-process worker pool: the single-node deployment.
+    Serve {
+        /// Listen address (default from config: 0.0.0.0:8000).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Worker slots in this process (0: one per core).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Run queue-consuming workers until SIGTERM/SIGINT: one warm pipeline per slot (default one per core).
     Worker {
         /// Pipelines to run at once (0: one per core).
@@ -99,6 +112,9 @@ enum Command {
         /// Exit once the queue is empty instead of waiting for more work (batch runs, tests).
         #[arg(long)]
         drain: bool,
+        /// Where /healthz, /readyz and /metrics are served for the pod's probes and Prometheus.
+        #[arg(long, default_value = "0.0.0.0:9100")]
+        metrics_addr: std::net::SocketAddr,
     },
 }
 
@@ -113,8 +129,9 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match cli.command {
-        Command::Bench { count, output, corpus, route, baseline, results_dir } => {
-            bench(config, count, output, corpus, route, baseline, results_dir)
+        Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics } => {
+            let record = record_metrics || config.database.url.is_some();
+            bench(config, BenchArgs { count, output, corpus, route, baseline, results_dir, record })
         }
         Command::Report { bench, load, compare, database, constraints, output } => {
             report(&config, bench, load, compare, database, constraints, output)
@@ -133,12 +150,22 @@ fn main() -> anyhow::Result<()> {
             println!("migrations applied ({:?})", db.backend());
             Ok(())
         }),
-        Command::Worker { concurrency, drain } => {
+        Command::Worker { concurrency, drain, metrics_addr } => {
             let mut config = config;
             if let Some(n) = concurrency {
                 config.worker.concurrency = n;
             }
-            runtime()?.block_on(worker(config, drain))
+            runtime()?.block_on(worker(config, drain, metrics_addr))
+        }
+        Command::Serve { listen, concurrency } => {
+            let mut config = config;
+            if let Some(addr) = listen {
+                config.api.listen_addr = addr;
+            }
+            if let Some(n) = concurrency {
+                config.worker.concurrency = n;
+            }
+            runtime()?.block_on(serve(config))
         }
     }
 }
@@ -257,10 +284,99 @@ async fn enqueue(config: Config, files: Vec<PathBuf>, priority: i32) -> anyhow::
     Ok(())
 }
 
-async fn worker(config: Config, drain: bool) -> anyhow::Result<()> {
+/// Installs the process-wide Prometheus recorder (the latency histogram gets the SLA-aligned buckets).
+fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("rythmiq_document_latency_seconds".into()),
+            &rythmiq_worker::LATENCY_BUCKETS_SECS,
+        )?
+        .install_recorder()?;
+    rythmiq_worker::describe_metrics();
+    rythmiq_api::telemetry::describe();
+    Ok(handle)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    rythmiq_worker::describe_metrics();
+    let location = config.storage_location();
+    let uri = rythmiq_storage::StoreUri::parse(&location)?;
+    let s3_bucket = match &uri {
+        rythmiq_storage::StoreUri::S3 { bucket, .. } => Some(bucket.clone()),
+        _ => None,
+    };
+    let store = uri.open(&config.storage.s3)?;
+    let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
+    state.prometheus = Some(handle);
+    state.s3_bucket = s3_bucket;
+    let ready = state.ready.clone();
+    let shutdown = shutdown_signal();
+    let listener = tokio::net::TcpListener::bind(config.api.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.api.listen_addr))?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    let workers = tokio::spawn(rythmiq_worker::run_workers(
+        db,
+        config.pipeline.clone(),
+        store_factory(&config),
+        config.worker.clone(),
+        shutdown.clone(),
+    ));
+    ready.store(true, std::sync::atomic::Ordering::Release);
+    let mut api_shutdown = shutdown.clone();
+    rythmiq_api::serve(listener, state, async move {
+        let _ = api_shutdown.wait_for(|stop| *stop).await;
+    })
+    .await?;
+    let summary = workers.await?.map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!(
+        "stopped: {} succeeded, {} failed (will retry), {} dead-lettered, {} released",
+        summary.succeeded, summary.failed, summary.dead_lettered, summary.released
+    );
+    Ok(())
+}
+
+/// `/healthz`, `/readyz` and `/metrics` for a worker pod (no `/v1` routes: workers take no submissions).
+async fn probes(addr: std::net::SocketAddr, handle: metrics_exporter_prometheus::PrometheusHandle, db: rythmiq_db::Database) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let metrics_handle = handle.clone();
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let db = db.clone();
+                async move {
+                    match tokio::time::timeout(std::time::Duration::from_secs(2), db.queue_depth()).await {
+                        Ok(Ok(_)) => (axum::http::StatusCode::OK, "ready\n"),
+                        _ => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+                    }
+                }
+            }),
+        )
+        .route("/metrics", get(move || {
+            let handle = metrics_handle.clone();
+            async move { handle.render() }
+        }));
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn worker(config: Config, drain: bool, metrics_addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let handle = install_metrics()?;
+    let db = config.database.connect().await.context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    let probe_db = db.clone();
+    tokio::spawn(async move {
+        if let Err(err) = probes(metrics_addr, handle, probe_db).await {
+            tracing::error!(error = %err, "probe server failed");
+        }
+    });
     let mut shutdown = shutdown_signal();
     if drain {
         // Stop once nothing is queued, running or waiting for a retry.
@@ -310,15 +426,18 @@ fn ensure_omp_thread_limit(threads: u32) -> anyhow::Result<()> {
     Err(anyhow::anyhow!("restarting with OMP_THREAD_LIMIT={wanted} failed: {err}"))
 }
 
-fn bench(
-    mut config: Config,
+struct BenchArgs {
     count: usize,
     output: PathBuf,
     corpus: PathBuf,
     route: Route,
     baseline: Option<Baseline>,
     results_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
+    record: bool,
+}
+
+fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
+    let BenchArgs { count, output, corpus, route, baseline, results_dir, record } = args;
     anyhow::ensure!(count > 0, "--count must be at least 1");
     config.pipeline.route = match route {
         Route::Auto => RouteOverride::Auto,
@@ -333,7 +452,18 @@ fn bench(
     };
     let threshold = config.pipeline.fast_path_threshold;
     let tessdata = config.pipeline.models_dir.join(config.pipeline.flags.model.as_str());
-    let raw = run_bench(config.pipeline, &opts)?;
+    let raw = run_bench(config.pipeline.clone(), &opts)?;
+    if record {
+        let runs: Vec<&rythmiq_types::DocumentRun> = raw.runs.iter().chain(raw.warm_probe.iter()).map(|m| &m.run).collect();
+        let rows: Vec<rythmiq_db::MetricsRow> =
+            runs.iter().flat_map(|run| rythmiq_db::MetricsRow::from_run(run, "bench")).collect();
+        let inserted = runtime()?.block_on(async {
+            let db = config.database.connect().await.context("connecting to the database")?;
+            db.migrate().await?;
+            anyhow::Ok(db.insert_metrics(&rows).await?)
+        })?;
+        eprintln!("recorded {inserted} cpu_metrics rows ({} documents)", runs.len());
+    }
     let mut baselines = Vec::new();
     if baseline == Some(Baseline::TesseractCli) {
         anyhow::ensure!(cli_available(), "--baseline tesseract-cli needs the `tesseract` binary (bash scripts/setup installs it)");

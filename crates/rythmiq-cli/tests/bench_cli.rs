@@ -94,3 +94,36 @@ fn invalid_config_is_refused_with_a_clear_message() {
     let out = rythmiq().args(["--model", "huge", "config"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
 }
+
+#[test]
+fn bench_records_its_stage_rows_in_the_database_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    std::fs::copy(repo_root().join("corpus/tess_phototest.tif"), corpus.join("tess_phototest.tif")).unwrap();
+    let run = rythmiq()
+        .env("RYTHMIQ_DATA_DIR", dir.path())
+        .env_remove("DATABASE_URL")
+        .args(["bench", "--count", "2", "--record-metrics", "--corpus"])
+        .arg(&corpus)
+        .arg("--output")
+        .arg(dir.path().join("out.json"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let costs = rt.block_on(async {
+        let db = rythmiq_db::DbConfig { sqlite_path: dir.path().join("rythmiq.db"), ..Default::default() }
+            .connect()
+            .await
+            .unwrap();
+        db.stage_breakdown(rythmiq_db::TimeRange::all()).await.unwrap()
+    });
+    // Two documents plus the warm probe: three runs, each with seven stage rows.
+    assert_eq!(costs.len(), 7, "{costs:?}");
+    for cost in &costs {
+        assert_eq!(cost.runs + cost.skipped_runs, 3, "{cost:?}");
+    }
+    let ocr = costs.iter().find(|c| c.stage == rythmiq_types::Stage::Ocr).unwrap();
+    assert!(ocr.cpu_seconds_total > 0.0);
+}

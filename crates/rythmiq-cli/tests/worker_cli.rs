@@ -56,7 +56,7 @@ fn enqueue(data_dir: &Path, files: &[&str]) {
 fn worker_drains_the_queue_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     enqueue(dir.path(), &["tess_phototest.tif", "sroie_323.jpg"]);
-    let out = rythmiq(dir.path()).args(["worker", "--drain", "--concurrency", "2"]).output().unwrap();
+    let out = rythmiq(dir.path()).args(["worker", "--drain", "--concurrency", "2", "--metrics-addr", "127.0.0.1:0"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("2 succeeded"), "{stderr}");
@@ -71,7 +71,7 @@ fn sigterm_lets_the_job_in_flight_finish() {
     // The brochure page takes seconds of OCR: long enough to be mid-job when the signal arrives.
     enqueue(dir.path(), &["ocrmypdf_linn.png"]);
     let mut child = rythmiq(dir.path())
-        .args(["worker", "--concurrency", "1"])
+        .args(["worker", "--concurrency", "1", "--metrics-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()

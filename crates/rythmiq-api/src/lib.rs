@@ -1,0 +1,183 @@
+//! The HTTP API (axum): clients submit documents to the queue, poll their status and fetch results; operators get
+//! liveness, readiness and Prometheus metrics. Routes, status codes and error codes are listed in the README.
+//!
+//! The binary builds an [`AppState`] (database, object store, config, the pipeline's output fingerprint), binds a
+//! listener and calls [`serve`]. Tests call [`router`] or [`serve`] on port 0.
+//!
+//! Invariant: the API never processes a document. It validates, stores the bytes, enqueues a job and reads back
+//! what the workers wrote; it speaks SQL only through `rythmiq-db` and storage only through `ObjectStore`.
+
+mod auth;
+mod config;
+mod documents;
+mod error;
+mod multipart;
+mod probes;
+mod sniff;
+pub mod telemetry;
+
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rythmiq_db::Database;
+use rythmiq_storage::ObjectStore;
+
+pub use config::{ApiConfig, ConfigError, DEFAULT_MAX_BODY_BYTES};
+pub use error::ApiError;
+
+/// Everything a request handler needs. Built once by the binary; the router shares it behind an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    /// The queue.
+    pub db: Database,
+    /// Where uploaded inputs are stored and results are read from (the store the workers use).
+    pub store: Arc<dyn ObjectStore>,
+    pub config: ApiConfig,
+    /// The pipeline config's output fingerprint (`PipelineConfig::output_fingerprint`), stored in every job as
+    /// `NewJob::config_hash`: the same bytes under the same fingerprint are one job.
+    pub config_hash: String,
+    /// The Prometheus recorder's handle, when the binary installed one; `/metrics` answers 404 without it.
+    pub prometheus: Option<PrometheusHandle>,
+    /// Set by the binary once models are loaded and workers started; `/readyz` answers 503 until then.
+    pub ready: Arc<AtomicBool>,
+    /// The bucket `{"s3_uri": ...}` submissions may name (the store's bucket); `None` refuses them all.
+    pub s3_bucket: Option<String>,
+}
+
+impl AppState {
+    /// A state with no metrics, not ready, and no `s3_uri` submissions; set the other fields directly.
+    pub fn new(
+        db: Database,
+        store: Arc<dyn ObjectStore>,
+        config: ApiConfig,
+        config_hash: impl Into<String>,
+    ) -> AppState {
+        AppState {
+            db,
+            store,
+            config,
+            config_hash: config_hash.into(),
+            prometheus: None,
+            ready: Arc::new(AtomicBool::new(false)),
+            s3_bucket: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("store", &self.store.describe())
+            .field("config", &self.config)
+            .field("config_hash", &self.config_hash)
+            .field("prometheus", &self.prometheus.is_some())
+            .field("ready", &self.ready)
+            .field("s3_bucket", &self.s3_bucket)
+            .finish()
+    }
+}
+
+/// The routes, with bearer auth on `/v1` (when a token is configured) and request counting on everything.
+pub fn router(state: AppState) -> Router {
+    telemetry::describe();
+    let state = Arc::new(state);
+    // route_layer: auth runs only for matched /v1 routes, before their handlers read a byte of the body.
+    let v1 = Router::new()
+        .route("/v1/documents", post(documents::submit))
+        .route("/v1/documents/{id}", get(documents::status))
+        .route("/v1/documents/{id}/result", get(documents::result))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .fallback(|| async { ApiError::NotFound("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(count_request))
+        .with_state(state)
+}
+
+/// Counts every answered request by route template (set by the router before layers added with `layer` run).
+async fn count_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string());
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    telemetry::request_finished(
+        route.as_deref().unwrap_or("unmatched"),
+        &method,
+        response.status(),
+    );
+    response
+}
+
+/// How often `serve` runs the Prometheus recorder's upkeep.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting connections and lets requests in
+/// flight finish. Returns once the last connection closed, or when `config.shutdown_grace_secs` ran out: requests
+/// still running then are abandoned to the runtime (they end when the binary's runtime shuts down). Fails at once
+/// on an invalid config.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state
+        .config
+        .validate()
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let upkeep_opt = state
+        .prometheus
+        .clone()
+        .map(|handle| telemetry::spawn_upkeep(handle, UPKEEP_INTERVAL));
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "api listening");
+
+    // axum waits for every connection to finish after the signal; a client that never finishes its request would
+    // hold shutdown forever. So the signal is also forwarded here, to start the grace clock.
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("api shutting down: no new connections, finishing requests in flight");
+        let _ = signalled_tx.send(());
+    };
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .into_future();
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        _ = async {
+            // A dropped sender (the server ended first) is not a signal: wait forever and let the other arm win.
+            if signalled_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "api grace period over: dropping open connections");
+            Ok(())
+        }
+    };
+    if let Some(task) = upkeep_opt {
+        task.abort();
+    }
+    tracing::info!("api stopped");
+    result
+}
