@@ -37,6 +37,16 @@ pub struct DocState {
     pub rerouted: bool,
 }
 
+impl DocState {
+    /// Scales `image` by `s`, keeping the document's record of the scale and its effective resolution in step.
+    fn rescale(&mut self, image: &GrayImage, s: f64) -> GrayImage {
+        let (w, h) = ((image.width() as f64 * s).round() as u32, (image.height() as f64 * s).round() as u32);
+        self.scale_applied *= s;
+        self.dpi = self.dpi.map(|d| ((d as f64 * s).round() as u32).max(1));
+        imaging::resize(image, w, h)
+    }
+}
+
 /// What a pipeline thread owns and every stage may borrow: the engines (loaded lazily, then kept warm), the
 /// stores, and the runtime that drives their I/O on this very thread (so I/O CPU lands on this thread's clock).
 pub struct Resources {
@@ -124,10 +134,7 @@ impl Step for QualityScoring {
         if let Some(cap) = res.config.flags.max_working_side_px {
             let longest = image.width().max(image.height());
             if longest > cap {
-                let s = cap as f64 / longest as f64;
-                image = imaging::resize(&image, (image.width() as f64 * s).round() as u32, (image.height() as f64 * s).round() as u32);
-                doc.scale_applied = s;
-                doc.dpi = doc.dpi.map(|d| ((d as f64 * s).round() as u32).max(1));
+                image = doc.rescale(&image, cap as f64 / longest as f64);
             }
         }
         let measured = imaging::measure(&image, doc.dpi);
@@ -200,16 +207,14 @@ impl Step for Enhancement {
         if hi > lo && (lo > 10 || hi < 245) {
             image = imaging::stretch_contrast(&image, lo, hi);
         }
-        let text_h = doc.features.text_height_px * doc.scale_applied;
+        // Measured on the working image (after any pre-resize), so no scale is applied twice.
+        let text_h = doc.features.text_height_px;
         let target = res.config.target_text_height_px;
         if text_h > 0.0 && (text_h < target * 0.75 || text_h > target * 1.6) {
             let s = (target / text_h).clamp(0.4, 3.0);
-            let (w, h) = ((image.width() as f64 * s).round() as u32, (image.height() as f64 * s).round() as u32);
             // Never grow a page past the pixel limit that decoding enforced.
-            if (w as u64) * (h as u64) <= res.config.max_image_pixels {
-                image = imaging::resize(&image, w, h);
-                doc.scale_applied *= s;
-                doc.dpi = doc.dpi.map(|d| ((d as f64 * s).round() as u32).max(1));
+            if (image.n_pixels() as f64 * s * s) <= res.config.max_image_pixels as f64 {
+                image = doc.rescale(&image, s);
             }
         }
         if doc.features.sharpness < 0.3 {
