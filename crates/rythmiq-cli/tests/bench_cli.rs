@@ -127,3 +127,42 @@ fn bench_records_its_stage_rows_in_the_database_when_asked() {
     let ocr = costs.iter().find(|c| c.stage == rythmiq_types::Stage::Ocr).unwrap();
     assert!(ocr.cpu_seconds_total > 0.0);
 }
+
+#[test]
+fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for name in ["tess_phototest.tif", "tess_phototest.gt.txt"] {
+        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
+    }
+    let output = dir.path().join("compare.json");
+    let run = rythmiq()
+        .args(["bench", "--compare", "--count", "2", "--with", "tiny=--max-working-side-px 400", "--corpus"])
+        .arg(&corpus)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        ["baseline", "ocr_threads=2", "pre_resize=1600px", "skip_pre_ocr>=0.9", "model=best_int", "result_cache", "all (fast model)", "tiny"]
+    );
+    let flags = |label: &str| rows.iter().find(|r| r["label"] == label).unwrap()["flags"].as_str().unwrap().to_string();
+    assert!(flags("ocr_threads=2").contains("threads=2"), "{}", flags("ocr_threads=2"));
+    assert!(flags("model=best_int").contains("model=best_int"));
+    assert!(flags("result_cache").contains("cache=on"));
+    assert!(flags("tiny").contains("resize=400"));
+    assert_eq!(rows[0]["saving_percent"].as_f64().unwrap(), 0.0, "the baseline saves nothing against itself");
+    for row in rows {
+        assert!(row["cpu_seconds_per_doc"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["bow_f1"].is_number() && row["cer_delta"].is_number(), "accuracy measured for every row: {row}");
+    }
+    assert_eq!(rows[0]["bow_f1_delta"].as_f64().unwrap(), 0.0);
+    assert!(stdout.contains("saving = (baseline"), "the arithmetic is printed: {stdout}");
+}
