@@ -267,14 +267,9 @@ fn store_factory(config: &Config) -> rythmiq_worker::StoreFactory {
 
 /// The fingerprint of the output-affecting config, as jobs record it (part of the idempotency key).
 fn config_hash(config: &Config) -> anyhow::Result<String> {
-    let model_sha = rythmiq_ocr_model_sha(config)?;
+    // The same checked hash the engine records in every result, so job keys and result keys agree.
+    let model_sha = rythmiq_ocr::verify_model(&config.pipeline.models_dir, config.pipeline.flags.model.as_str(), "eng")?;
     Ok(config.pipeline.output_fingerprint(&model_sha))
-}
-
-fn rythmiq_ocr_model_sha(config: &Config) -> anyhow::Result<String> {
-    let path = config.pipeline.models_dir.join(config.pipeline.flags.model.as_str()).join("eng.traineddata");
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(rythmiq_types::sha256_hex(&bytes))
 }
 
 async fn enqueue(config: Config, files: Vec<PathBuf>, priority: i32) -> anyhow::Result<()> {

@@ -249,12 +249,9 @@ impl Step for Ocr {
 
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
         let image = doc.image.as_ref().ok_or_else(|| internal("image"))?;
-        doc.page_seg_mode = Ocr::page_seg_mode(res.config.page_seg_mode, image.width(), image.height());
-        let dpi = doc.dpi;
-        let psm = doc.page_seg_mode;
-        let image = doc.image.as_ref().expect("checked above");
-        let page = res.engine()?.recognize(image, dpi, psm)?;
-        doc.ocr = Some(page);
+        let psm = Ocr::page_seg_mode(res.config.page_seg_mode, image.width(), image.height());
+        doc.ocr = Some(res.engine()?.recognize(image, doc.dpi, psm)?);
+        doc.page_seg_mode = psm;
         Ok(())
     }
 }

@@ -193,6 +193,7 @@ impl Slot {
         let mut heartbeat = tokio::time::interval(WorkerConfig::secs(self.config.heartbeat_secs));
         heartbeat.tick().await; // the first tick is immediate; the claim just set the lease
         let mut grace_deadline: Option<tokio::time::Instant> = None;
+        // Logged once; the outcome is still offered to `finish`, where the attempt token decides (StaleAttempt).
         let mut lease_lost = false;
         let processed = loop {
             let grace = async {
@@ -235,7 +236,6 @@ impl Slot {
                 }
             }
         };
-        let _ = lease_lost;
         self.finish(&job, processed).await;
         Finished::Done
     }
