@@ -70,6 +70,8 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
         Ok(Err(err)) => tracing::warn!(error = %err, "metrics: monthly usage unavailable"),
         Err(_) => tracing::warn!("metrics: monthly usage timed out"),
     }
+    let (in_use, _open, max) = state.db.pool_stats();
+    telemetry::db_pool(in_use, max);
     let text = handle.render();
     Ok((
         [(

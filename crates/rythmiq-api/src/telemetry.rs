@@ -17,6 +17,8 @@ pub const SUBMISSIONS_TOTAL: &str = "rythmiq_api_submissions_total";
 /// Gauge `{state}`: jobs per queue state (`ready`, `delayed`, `running`, `dead_lettered`), read from the database
 /// when `/metrics` is scraped.
 pub const QUEUE_DEPTH: &str = "rythmiq_queue_depth";
+/// Database pool connections, by state (`in_use`, `max`).
+pub const DB_POOL_CONNECTIONS: &str = "rythmiq_db_pool_connections";
 /// Gauge: CPU-hours spent this UTC month (every process's `cpu_metrics` rows), read when `/metrics` is scraped.
 pub const CPU_HOURS_MONTH_USED: &str = "rythmiq_cpu_hours_month_used";
 /// Gauge: the monthly CPU budget in hours (the stored setting).
@@ -70,6 +72,12 @@ pub fn queue_depth(depth: &QueueDepth) {
     ] {
         gauge!(QUEUE_DEPTH, "state" => state).set(n as f64);
     }
+}
+
+/// The database pool: connections in use and the pool's maximum.
+pub fn db_pool(in_use: u32, max: u32) {
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(max as f64);
 }
 
 /// This month's CPU use against the budget, as just read from the database.

@@ -69,6 +69,46 @@ enum Command {
         #[arg(long = "with", value_name = "LABEL=FLAGS")]
         with_configs: Vec<String>,
     },
+    /// Load test: a burst of simulated users, each submitting documents and polling them to completion, against
+    /// `--host` or a `rythmiq serve` it starts itself on loopback; samples the server while the load runs.
+    Loadtest {
+        #[arg(long, default_value_t = 50)]
+        users: u32,
+        #[arg(long, default_value_t = 5)]
+        docs_per_user: u32,
+        /// Users started per second.
+        #[arg(long, default_value_t = 10.0)]
+        spawn_rate: f64,
+        /// A running API (`http://host:port`); default: start `rythmiq serve` on 127.0.0.1 with a fresh data dir.
+        #[arg(long)]
+        host: Option<String>,
+        /// The server's process id when `--host` runs on this machine (for its CPU and memory).
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Source pages; every submitted document is a distinct copy (see `rythmiq corpus-synth`).
+        #[arg(long, default_value = "corpus")]
+        corpus: PathBuf,
+        /// Also ramp users (5, 10, 20, ... up to this) until P95 or errors break their limits.
+        #[arg(long)]
+        ramp_max_users: Option<u32>,
+        /// Also run twice the users (the framework's 2x-load question).
+        #[arg(long)]
+        double: bool,
+        /// A document not done this long after submission is a timeout, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        doc_timeout_secs: f64,
+        #[arg(long, default_value = "results/loadtest.json")]
+        output: PathBuf,
+    },
+    /// Write N distinct copies of the corpus pages (unique content hash, same pixels and ground truth).
+    CorpusSynth {
+        #[arg(long, default_value_t = 250)]
+        count: usize,
+        #[arg(long, default_value = "corpus")]
+        corpus: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Fill in the GO/NO-GO readiness report from measured data (Markdown and HTML), with the arithmetic shown.
     Report {
         /// The bench's JSON summary (`rythmiq bench --output`).
@@ -148,6 +188,35 @@ fn main() -> anyhow::Result<()> {
         Command::Report { bench, load, compare, database, constraints, output } => {
             report(&config, bench, load, compare, database, constraints, output)
         }
+        Command::Loadtest {
+            users,
+            docs_per_user,
+            spawn_rate,
+            host,
+            server_pid,
+            corpus,
+            ramp_max_users,
+            double,
+            doc_timeout_secs,
+            output,
+        } => runtime()?.block_on(loadtest(LoadArgs {
+            users,
+            docs_per_user,
+            spawn_rate,
+            host,
+            server_pid,
+            corpus,
+            ramp_max_users,
+            double,
+            doc_timeout_secs,
+            output,
+            auth_token: config.api.auth_token.clone(),
+        })),
+        Command::CorpusSynth { count, corpus, output } => {
+            let r = rythmiq_loadtest::synthesise(&corpus, &output, count)?;
+            println!("wrote {} distinct documents to {}", r.written, output.display());
+            Ok(())
+        }
         Command::Config => {
             // Read back from the environment: proves the restart took effect, not just what was asked for.
             let omp = std::env::var("OMP_THREAD_LIMIT").unwrap_or_default();
@@ -226,6 +295,153 @@ fn report(
     std::fs::write(&html_path, render_html(&report)).with_context(|| format!("writing {}", html_path.display()))?;
     print!("{markdown}");
     println!("\nwrote {} and {}", md_path.display(), html_path.display());
+    Ok(())
+}
+
+struct LoadArgs {
+    users: u32,
+    docs_per_user: u32,
+    spawn_rate: f64,
+    host: Option<String>,
+    server_pid: Option<u32>,
+    corpus: PathBuf,
+    ramp_max_users: Option<u32>,
+    double: bool,
+    doc_timeout_secs: f64,
+    output: PathBuf,
+    auth_token: Option<String>,
+}
+
+/// A `rythmiq serve` child on loopback with its own data directory, stopped (SIGTERM) on drop.
+struct LocalServer {
+    child: std::process::Child,
+    addr: String,
+    _data: PathBuf,
+}
+
+impl LocalServer {
+    fn start(data_dir: PathBuf) -> anyhow::Result<LocalServer> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RYTHMIQ_DATA_DIR", &data_dir)
+            .env_remove("RYTHMIQ_REEXECED")
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            anyhow::ensure!(stderr.read_line(&mut line)? > 0, "rythmiq serve exited before listening");
+            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+                let addr = addr.to_string();
+                // Keep draining the server's log so it never blocks on a full pipe.
+                std::thread::spawn(move || for _ in stderr.lines() {});
+                return Ok(LocalServer { child, addr, _data: data_dir });
+            }
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
+    use rythmiq_loadtest::{run_load, run_ramp, synthesise, LoadOptions};
+    let constraints = rythmiq_report::Constraints::default();
+    let ramp_steps: Vec<u32> = match args.ramp_max_users {
+        Some(max) => std::iter::successors(Some(5u32), |u| Some(u * 2)).take_while(|u| *u <= max).collect(),
+        None => Vec::new(),
+    };
+    let per_run = (args.users * args.docs_per_user) as usize;
+    let needed = per_run
+        + if args.double { per_run * 2 } else { 0 }
+        + ramp_steps.iter().map(|u| (u * args.docs_per_user) as usize).sum::<usize>();
+    let scratch = std::env::temp_dir().join(format!("rythmiq-loadtest-{}", std::process::id()));
+    let docs = synthesise(&args.corpus, &scratch.join("docs"), needed)?.files;
+    let server = match &args.host {
+        Some(_) => None,
+        None => Some(LocalServer::start(scratch.join("data"))?),
+    };
+    let addr = match (&args.host, &server) {
+        (Some(host), _) => host.trim_start_matches("http://").trim_end_matches('/').to_string(),
+        (None, Some(s)) => s.addr.clone(),
+        (None, None) => unreachable!("a server was started"),
+    };
+    let opts = LoadOptions {
+        addr,
+        users: args.users,
+        docs_per_user: args.docs_per_user,
+        spawn_rate: args.spawn_rate,
+        auth_token: args.auth_token.clone(),
+        poll_interval: std::time::Duration::from_millis(250),
+        doc_timeout: std::time::Duration::from_secs_f64(args.doc_timeout_secs),
+        server_pid: args.server_pid.or(server.as_ref().map(|s| s.child.id())),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        p95_limit_secs: constraints.p95_latency_limit_secs,
+        error_rate_limit: constraints.error_rate_limit,
+    };
+    eprintln!("load: {} users x {} documents, {} users/s, against {}", opts.users, opts.docs_per_user, opts.spawn_rate, opts.addr);
+    let mut result = run_load(&opts, &docs[..per_run]).await?;
+    let mut offset = per_run;
+    if args.double {
+        let double = LoadOptions { users: args.users * 2, ..opts.clone() };
+        eprintln!("load: 2x, {} users", double.users);
+        result.double_load = Some(Box::new(run_load(&double, &docs[offset..offset + per_run * 2]).await?));
+        offset += per_run * 2;
+    }
+    if !ramp_steps.is_empty() {
+        eprintln!("load: ramp over {ramp_steps:?} users");
+        result.ramp = run_ramp(&opts, &docs[offset..], &ramp_steps).await?;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.output, serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    let r = &result;
+    println!("LOAD TEST: {} users x {} documents, spawn rate {}/s, {:.1} s", r.users, r.docs_per_user, r.spawn_rate, r.duration_secs);
+    println!("  throughput: peak {:.3} docs/s (best 5 s window), sustained {} / {:.1} s = {:.3} docs/s", r.throughput_peak_docs_per_sec, r.successful, r.duration_secs, r.throughput_sustained_docs_per_sec);
+    println!("  end-to-end latency: P50 {:.2} s, P95 {:.2} s, P99 {:.2} s (limit P95 < {:.0} s)", r.latency_p50_secs, r.latency_p95_secs, r.latency_p99_secs, constraints.p95_latency_limit_secs);
+    println!(
+        "  requests {}: {} succeeded, {} failed ({:.2}%): timeout {}, server error {}, validation {}, rejected (429) {}",
+        r.total_requests,
+        r.successful,
+        r.failed,
+        if r.total_requests > 0 { r.failed as f64 / r.total_requests as f64 * 100.0 } else { 0.0 },
+        r.failures.timeout,
+        r.failures.server_error,
+        r.failures.validation,
+        r.failures.rejected_429
+    );
+    let peak = |f: fn(&rythmiq_report::ResourceSample) -> f64| r.samples.iter().map(f).fold(0.0, f64::max);
+    println!(
+        "  peaks: server CPU {:.0}% of {} cores, queue depth {}, DB pool {}/{}, RSS {:.0} MB",
+        peak(|s| s.worker_cpu_percent),
+        r.cores,
+        peak(|s| s.queue_depth as f64),
+        peak(|s| s.db_pool_in_use as f64),
+        peak(|s| s.db_pool_size as f64),
+        peak(|s| s.rss_mb)
+    );
+    match &r.first_bottleneck {
+        Some(b) => println!("  first bottleneck: {:?}: {}", b.kind, b.evidence.join("; ")),
+        None => println!("  first bottleneck: none reached"),
+    }
+    for step in &r.ramp {
+        println!("  ramp {} users: P95 {:.2} s, errors {:.2}%", step.users, step.p95_secs, step.error_rate * 100.0);
+    }
+    if let Some(d) = &r.double_load {
+        println!("  2x ({} users): P95 {:.2} s, {} failed of {}", d.users, d.latency_p95_secs, d.failed, d.total_requests);
+    }
+    println!("wrote {}", args.output.display());
     Ok(())
 }
 

@@ -209,6 +209,15 @@ impl Database {
         DbConfig { url: url_opt.map(str::to_string), ..DbConfig::default() }.connect().await
     }
 
+    /// Connections of the pool: (in use, open, maximum). For the load test's "DB connections" and `/metrics`.
+    pub fn pool_stats(&self) -> (u32, u32, u32) {
+        let (size, idle, max) = match &self.inner.backend {
+            Backend::Postgres(pool) => (pool.size(), pool.num_idle() as u32, pool.options().get_max_connections()),
+            Backend::Sqlite(pool) => (pool.size(), pool.num_idle() as u32, pool.options().get_max_connections()),
+        };
+        (size.saturating_sub(idle), size, max)
+    }
+
     pub fn backend(&self) -> BackendKind {
         match self.inner.backend {
             Backend::Postgres(_) => BackendKind::Postgres,

@@ -1,0 +1,55 @@
+//! `rythmiq loadtest` against a `rythmiq serve` it starts itself, on a tiny burst, and the report filled from it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for name in ["tess_phototest.tif", "sroie_323.jpg"] {
+        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
+    }
+    let output = dir.path().join("load.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
+        .current_dir(repo_root())
+        .env_remove("RYTHMIQ_REEXECED")
+        .env_remove("DATABASE_URL")
+        .env_remove("RYTHMIQ_STORAGE")
+        .args(["loadtest", "--users", "3", "--docs-per-user", "2", "--spawn-rate", "5", "--corpus"])
+        .arg(&corpus)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    assert_eq!(r["total_requests"], 6, "{r}");
+    assert_eq!(r["successful"], 6, "every distinct document processed: {r}");
+    assert_eq!(r["failed"], 0);
+    let p50 = r["latency_p50_secs"].as_f64().unwrap();
+    let p95 = r["latency_p95_secs"].as_f64().unwrap();
+    assert!(p50 > 0.0 && p95 >= p50, "{r}");
+    assert_eq!(r["latencies_secs"].as_array().unwrap().len(), 6);
+    assert!(stdout.contains("end-to-end latency: P50"), "{stdout}");
+
+    let report = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
+        .current_dir(repo_root())
+        .args(["report", "--bench", "crates/rythmiq-report/tests/fixtures/bench_small.json", "--load"])
+        .arg(&output)
+        .arg("--output")
+        .arg(dir.path().join("report"))
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("3.3 Load Test Results"), "{md}");
+    let load_section = &md[md.find("3.3 Load Test Results").unwrap()..md.find("## 4.").unwrap()];
+    assert!(!load_section.contains("not measured (load test)"), "{load_section}");
+}
