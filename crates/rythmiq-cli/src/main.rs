@@ -35,6 +35,19 @@ enum Baseline {
 }
 
 #[derive(Subcommand, Debug)]
+enum CorpusCommand {
+    /// Write N distinct copies of the corpus pages (unique content hash, same pixels and ground truth).
+    Synth {
+        #[arg(long, default_value_t = 250)]
+        count: usize,
+        #[arg(long, default_value = "corpus")]
+        corpus: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Per-stage CPU baseline over a corpus, cold and warm, with accuracy against ground truth.
     Bench {
@@ -85,11 +98,12 @@ enum Command {
         /// The server's process id when `--host` runs on this machine (for its CPU and memory).
         #[arg(long)]
         server_pid: Option<u32>,
-        /// Source pages; every submitted document is a distinct copy (see `rythmiq corpus-synth`).
+        /// Source pages; every submitted document is a distinct copy (see `rythmiq corpus synth`).
         #[arg(long, default_value = "corpus")]
         corpus: PathBuf,
-        /// Also ramp users (5, 10, 20, ... up to this) until P95 or errors break their limits.
-        #[arg(long)]
+        /// Also ramp users (5, 10, 20, ... up to this; `--ramp` alone: up to 160) until P95 or errors break their
+        /// limits: the stable and breaking points.
+        #[arg(long = "ramp", alias = "ramp-max-users", value_name = "MAX_USERS", num_args = 0..=1, default_missing_value = "160")]
         ramp_max_users: Option<u32>,
         /// Also run twice the users (the framework's 2x-load question).
         #[arg(long)]
@@ -100,14 +114,10 @@ enum Command {
         #[arg(long, default_value = "results/loadtest.json")]
         output: PathBuf,
     },
-    /// Write N distinct copies of the corpus pages (unique content hash, same pixels and ground truth).
-    CorpusSynth {
-        #[arg(long, default_value_t = 250)]
-        count: usize,
-        #[arg(long, default_value = "corpus")]
-        corpus: PathBuf,
-        #[arg(long)]
-        output: PathBuf,
+    /// Corpus tools.
+    Corpus {
+        #[command(subcommand)]
+        action: CorpusCommand,
     },
     /// Fill in the GO/NO-GO readiness report from measured data (Markdown and HTML), with the arithmetic shown.
     Report {
@@ -212,7 +222,7 @@ fn main() -> anyhow::Result<()> {
             output,
             auth_token: config.api.auth_token.clone(),
         })),
-        Command::CorpusSynth { count, corpus, output } => {
+        Command::Corpus { action: CorpusCommand::Synth { count, corpus, output } } => {
             let r = rythmiq_loadtest::synthesise(&corpus, &output, count)?;
             println!("wrote {} distinct documents to {}", r.written, output.display());
             Ok(())
