@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
-    /// tessdata_fast: smaller integer network, the default.
-    #[default]
+    /// tessdata_fast: smaller integer network, cheaper, less accurate.
     Fast,
-    /// tessdata_best converted to integer: larger network, slower, more accurate on hard input.
+    /// tessdata_best converted to integer: larger network, more accurate; the default (docs/tuning.md).
+    #[default]
     BestInt,
 }
 
@@ -37,13 +37,16 @@ impl std::fmt::Display for ModelKind {
 }
 
 /// The optimisation switches of the readiness framework's table 5.1, as they were for one document.
+///
+/// The defaults are the measured choice of `rythmiq bench --compare` (docs/tuning.md): the cheapest configuration
+/// whose bag-of-words F1 is within 0.5 point of the most accurate one measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct OptimisationFlags {
     /// OpenMP threads per OCR engine (`OMP_THREAD_LIMIT` of the process).
     pub ocr_threads: u32,
     /// Pre-resize: the longest side, in pixels, that the working image is capped to before the expensive
-    /// stages; `None` keeps the decoded resolution.
+    /// stages; `None` keeps the decoded resolution (in a config file, give a value above any page, e.g. 100000).
     pub max_working_side_px: Option<u32>,
     /// Skip `pre_ocr` on the standard path when the quality score is at or above this; `None` never skips.
     pub skip_pre_ocr_above: Option<f64>,
@@ -56,9 +59,9 @@ impl Default for OptimisationFlags {
     fn default() -> Self {
         OptimisationFlags {
             ocr_threads: 1,
-            max_working_side_px: None,
+            max_working_side_px: Some(2400),
             skip_pre_ocr_above: None,
-            model: ModelKind::Fast,
+            model: ModelKind::BestInt,
             result_cache: false,
         }
     }

@@ -8,7 +8,8 @@ use crate::{ModelKind, OptimisationFlags, PathKind};
 /// Bumped on any change a consumer could notice; consumers must check it.
 pub const RESULT_SCHEMA_VERSION: &str = "rythmiq.result/v1";
 
-/// Measured image features and the quality score derived from them. All lengths are in pixels of the decoded image.
+/// Measured image features and the quality score derived from them. All lengths are in pixels of the working image
+/// (the decoded image after any pre-resize; `Page::scale_applied` relates the two).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QualityFeatures {
     pub width_px: u32,
