@@ -274,3 +274,15 @@ fn skip_pre_ocr_flag_skips_only_pre_ocr_on_the_standard_path() {
         assert!(!out.run.stage(Stage::Enhancement).unwrap().skipped);
     });
 }
+
+#[test]
+fn default_config_keeps_the_two_column_brochure_in_reading_order() {
+    // CER is order-sensitive: a cap that makes layout analysis read across the columns (2400 px did) fails here
+    // while bag-of-words F1 would not notice. See docs/tuning.md.
+    on_pipeline_thread("rq-t-columns", || {
+        let mut p = TestPipeline::new(test_config(), &corpus_dir());
+        let result = p.process("ocrmypdf_linn.png").result.expect("result");
+        let acc = cer_of(&result, "ocrmypdf_linn.png");
+        assert!(acc.cer() < 0.05, "brochure CER {} with the default pre-resize", acc.cer());
+    });
+}

@@ -49,7 +49,7 @@ pub struct ColdStart {
 pub struct Accuracy {
     pub cer: f64,
     pub bow_f1: f64,
-    /// Documents that had ground truth.
+    /// Successful documents (cold one included) that had ground truth.
     pub documents: usize,
 }
 
@@ -160,10 +160,13 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
             },
         );
     }
+    // Accuracy counts every successful document, the cold one included: a cold start changes the cost, never
+    // the text (leaving it out would drop the corpus's first page from every accuracy figure).
+    let successful: Vec<&Measured> = raw.runs.iter().filter(ok).collect();
     let mut paths = BTreeMap::new();
     for path in [PathKind::Fast, PathKind::Standard] {
         let on_path: Vec<&Measured> = warm.iter().copied().filter(|m| m.run.path == Some(path)).collect();
-        let acc = accuracy_of(on_path.iter().copied());
+        let acc = accuracy_of(successful.iter().copied().filter(|m| m.run.path == Some(path)));
         paths.insert(
             path.as_str().to_string(),
             PathSummary {
@@ -191,7 +194,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
             document: cold.doc_name.clone(),
         })
     });
-    let accuracy = accuracy_of(warm.iter().copied())
+    let accuracy = accuracy_of(successful.iter().copied())
         .map(|(c, n)| Accuracy { cer: c.cer(), bow_f1: c.bow_f1(), documents: n });
     let all_runs: Vec<&DocumentRun> = raw.runs.iter().chain(raw.warm_probe.iter()).map(|m| &m.run).collect();
     let stage_cpu_seconds: f64 = all_runs.iter().map(|r| r.cpu_seconds()).sum();

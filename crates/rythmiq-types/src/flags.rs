@@ -59,7 +59,7 @@ impl Default for OptimisationFlags {
     fn default() -> Self {
         OptimisationFlags {
             ocr_threads: 1,
-            max_working_side_px: Some(2400),
+            max_working_side_px: Some(3000),
             skip_pre_ocr_above: None,
             model: ModelKind::BestInt,
             result_cache: false,
