@@ -4,33 +4,18 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
+pub use rythmiq_measure::CliBaseline;
 
 use crate::accuracy::AccuracyCounts;
 use crate::corpus::CorpusDoc;
 
-/// One CLI configuration's figures over the distinct documents.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CliBaseline {
-    pub label: String,
-    /// `OMP_THREAD_LIMIT` given to the CLI (`None`: the CLI's default, OpenMP on all cores).
-    pub omp_thread_limit: Option<u32>,
-    pub documents: usize,
-    pub cpu_seconds_per_doc: f64,
-    pub wall_seconds_per_doc: f64,
-    pub cer: f64,
-    pub bow_f1: f64,
-    /// Per document name: CPU seconds.
-    pub per_document_cpu: Vec<(String, f64)>,
-    pub failures: usize,
-}
-
 fn children_cpu_seconds() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    use nix::sys::resource::{getrusage, UsageWho};
+    use nix::sys::time::TimeValLike;
+    // getrusage(RUSAGE_CHILDREN) cannot fail with a valid `who`; 0 would show as a free CLI, never as a wrong ratio.
+    getrusage(UsageWho::RUSAGE_CHILDREN)
+        .map(|u| (u.user_time().num_microseconds() + u.system_time().num_microseconds()) as f64 / 1e6)
+        .unwrap_or(0.0)
 }
 
 /// Whether a `tesseract` binary is on PATH.

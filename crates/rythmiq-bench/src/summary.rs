@@ -2,125 +2,16 @@
 //! each computed from the measured runs, with the arithmetic printed beside it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
+use rythmiq_measure::stats::mean_or_zero as mean;
+pub use rythmiq_measure::{
+    render_section_3_1, Accuracy, Baselines, BenchSummary, CliBaseline, ColdStart, PathSplit, PathSummary, PerDocument,
+    StageSummary,
+};
 use rythmiq_types::{DocumentRun, PathKind, Stage};
-use serde::{Deserialize, Serialize};
 
 use crate::accuracy::AccuracyCounts;
-use crate::baseline::CliBaseline;
 use crate::run::{Measured, RawBench};
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StageSummary {
-    /// Mean CPU seconds per warm document (skipped stages count as 0).
-    pub cpu_seconds_per_doc: f64,
-    /// Share of the total CPU per document, 0..1.
-    pub share: f64,
-    pub wall_seconds_per_doc: f64,
-    /// Documents on which the stage was skipped.
-    pub skipped: usize,
-    /// Of which CPU on helper threads, per document.
-    pub helper_cpu_seconds_per_doc: f64,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct PathSummary {
-    pub documents: usize,
-    pub cpu_seconds_per_doc: f64,
-    pub cer: Option<f64>,
-    pub bow_f1: Option<f64>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ColdStart {
-    /// The first document on a fresh engine, model load included.
-    pub cold_seconds: f64,
-    /// The same document again on the warm engine.
-    pub warm_seconds: f64,
-    pub penalty_seconds: f64,
-    pub penalty_percent: f64,
-    /// CPU of loading the models (inside `cold_seconds`).
-    pub model_load_seconds: f64,
-    pub document: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Accuracy {
-    pub cer: f64,
-    pub bow_f1: f64,
-    /// Successful documents (cold one included) that had ground truth.
-    pub documents: usize,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PerDocument {
-    pub index: usize,
-    pub document: String,
-    pub path: Option<PathKind>,
-    pub cold_start: bool,
-    pub quality_score: Option<f64>,
-    pub cpu_seconds: f64,
-    pub wall_seconds: f64,
-    pub stages: BTreeMap<String, f64>,
-    pub cer: Option<f64>,
-    pub bow_f1: Option<f64>,
-    pub error: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Baselines {
-    pub cli: Vec<CliBaseline>,
-    /// Our warm CPU-seconds per document over the same distinct documents the CLI ran.
-    pub pipeline_cpu_seconds_per_doc: f64,
-    /// Our accuracy over the same distinct documents.
-    pub pipeline_cer: Option<f64>,
-    pub pipeline_bow_f1: Option<f64>,
-    /// CLI CPU per document divided by ours, per CLI configuration (higher: we are cheaper).
-    pub cpu_ratios: BTreeMap<String, f64>,
-}
-
-/// The bench's JSON output (`--output`); the report reads it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BenchSummary {
-    pub run_date: String,
-    pub documents: usize,
-    pub warm_documents: usize,
-    pub corpus_documents: usize,
-    /// Mean CPU seconds per warm, successful document: the figure the capacity projections use.
-    pub cpu_seconds_per_doc: f64,
-    pub wall_seconds_per_doc: f64,
-    pub stages: BTreeMap<String, StageSummary>,
-    pub paths: BTreeMap<String, PathSummary>,
-    /// Mean weighted by the measured path split (equals `cpu_seconds_per_doc` by construction; shown as a check).
-    pub weighted_cpu_seconds_per_doc: f64,
-    pub cold_start: Option<ColdStart>,
-    pub accuracy: Option<Accuracy>,
-    pub process_cpu_seconds: f64,
-    /// Sum of every stage's CPU over the measured loop.
-    pub stage_cpu_seconds: f64,
-    /// (process CPU - stage CPU) / process CPU over the measured loop.
-    pub unattributed_cpu_share: f64,
-    pub errors: BTreeMap<String, usize>,
-    pub peak_rss_mb: f64,
-    /// Peak RSS minus RSS before the engines loaded.
-    pub engine_rss_mb: f64,
-    pub flags: String,
-    pub model: String,
-    pub ocr_threads: u32,
-    pub fast_path_threshold: f64,
-    pub per_document: Vec<PerDocument>,
-    pub baseline: Option<Baselines>,
-}
-
-fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
-    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    if n == 0 {
-        0.0
-    } else {
-        sum / n as f64
-    }
-}
 
 fn accuracy_of<'a>(runs: impl IntoIterator<Item = &'a Measured>) -> Option<(AccuracyCounts, usize)> {
     let mut total = AccuracyCounts::default();
@@ -148,7 +39,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
     for stage in Stage::ALL {
         let cpu = stage_cpu(&warm, stage);
         stages.insert(
-            stage.as_str().to_string(),
+            stage,
             StageSummary {
                 cpu_seconds_per_doc: cpu,
                 share: if cpu_per_doc > 0.0 { cpu / cpu_per_doc } else { 0.0 },
@@ -163,25 +54,18 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
     // Accuracy counts every successful document, the cold one included: a cold start changes the cost, never
     // the text (leaving it out would drop the corpus's first page from every accuracy figure).
     let successful: Vec<&Measured> = raw.runs.iter().filter(ok).collect();
-    let mut paths = BTreeMap::new();
+    let mut paths = PathSplit::default();
     for path in [PathKind::Fast, PathKind::Standard] {
         let on_path: Vec<&Measured> = warm.iter().copied().filter(|m| m.run.path == Some(path)).collect();
         let acc = accuracy_of(successful.iter().copied().filter(|m| m.run.path == Some(path)));
-        paths.insert(
-            path.as_str().to_string(),
-            PathSummary {
-                documents: on_path.len(),
-                cpu_seconds_per_doc: mean(on_path.iter().map(|m| m.run.cpu_seconds())),
-                cer: acc.map(|(c, _)| c.cer()),
-                bow_f1: acc.map(|(c, _)| c.bow_f1()),
-            },
-        );
+        *paths.get_mut(path) = PathSummary {
+            documents: on_path.len(),
+            cpu_seconds_per_doc: mean(on_path.iter().map(|m| m.run.cpu_seconds())),
+            cer: acc.map(|(c, _)| c.cer()),
+            bow_f1: acc.map(|(c, _)| c.bow_f1()),
+        };
     }
-    let weighted = if n_warm == 0 {
-        0.0
-    } else {
-        paths.values().map(|p| p.documents as f64 * p.cpu_seconds_per_doc).sum::<f64>() / n_warm as f64
-    };
+    let weighted = paths.weighted_cpu_seconds_per_doc();
     let cold_start = raw.runs.first().filter(|m| m.run.cold_start && m.run.error.is_none()).and_then(|cold| {
         let probe = raw.warm_probe.as_ref().filter(|p| p.run.error.is_none())?;
         let (c, w) = (cold.run.cpu_seconds(), probe.run.cpu_seconds());
@@ -223,7 +107,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
                 quality_score: m.run.quality_score,
                 cpu_seconds: m.run.cpu_seconds(),
                 wall_seconds: m.run.wall_seconds(),
-                stages: m.run.stages.iter().map(|s| (s.stage.as_str().to_string(), s.cpu_seconds)).collect(),
+                stages: m.run.stages.iter().map(|s| (s.stage, s.cpu_seconds)).collect(),
                 cer: acc.map(|(c, _)| c.cer()),
                 bow_f1: acc.map(|(c, _)| c.bow_f1()),
                 error: m.run.error.as_ref().map(|(k, msg)| format!("{k}: {msg}")),
@@ -282,115 +166,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
     }
 }
 
-/// The section 3.1 tables, filled in, with the arithmetic.
+/// The section 3.1 tables, filled in, with the arithmetic: the same text the report shows.
 pub fn render_tables(s: &BenchSummary) -> String {
-    let mut out = String::new();
-    let w = &mut out;
-    let _ = writeln!(w, "Run Date: {}", s.run_date);
-    let _ = writeln!(
-        w,
-        "Documents Processed: {} ({} warm and successful, 1 cold, corpus of {} distinct; flags {})",
-        s.documents, s.warm_documents, s.corpus_documents, s.flags
-    );
-    let _ = writeln!(w, "\nSTAGE BREAKDOWN (CPU seconds per warm document)");
-    for stage in Stage::ALL {
-        let st = &s.stages[stage.as_str()];
-        let skipped = if st.skipped > 0 { format!("  skipped on {} docs", st.skipped) } else { String::new() };
-        let _ = writeln!(
-            w,
-            "  {:<18} {:>8.4} s ({:>5.1}%)  wall {:>7.4} s{}",
-            format!("{}:", stage.as_str()),
-            st.cpu_seconds_per_doc,
-            st.share * 100.0,
-            st.wall_seconds_per_doc,
-            skipped
-        );
-    }
-    let _ = writeln!(w, "  {:<18} {:>8.4} s  (sum of the stage means above)", "TOTAL:", s.cpu_seconds_per_doc);
-    let _ = writeln!(w, "\nPATH BREAKDOWN (threshold: quality score >= {:.2} takes the fast path)", s.fast_path_threshold);
-    let (f, st) = (&s.paths["fast"], &s.paths["standard"]);
-    let acc = |p: &PathSummary| match (p.cer, p.bow_f1) {
-        (Some(c), Some(b)) => format!("  CER {:.2}%  BoW F1 {:.2}%", c * 100.0, b * 100.0),
-        _ => String::new(),
-    };
-    let _ = writeln!(w, "  Fast Path:     {:>4} docs @ {:.4} s avg CPU{}", f.documents, f.cpu_seconds_per_doc, acc(f));
-    let _ = writeln!(w, "  Standard Path: {:>4} docs @ {:.4} s avg CPU{}", st.documents, st.cpu_seconds_per_doc, acc(st));
-    let _ = writeln!(
-        w,
-        "  Weighted Avg:  ({} x {:.4} + {} x {:.4}) / {} = {:.4} s",
-        f.documents, f.cpu_seconds_per_doc, st.documents, st.cpu_seconds_per_doc, s.warm_documents,
-        s.weighted_cpu_seconds_per_doc
-    );
-    if s.warm_documents > 0 {
-        let fast_share = f.documents as f64 / s.warm_documents as f64 * 100.0;
-        let _ = writeln!(w, "  Split: {:.0}% fast / {:.0}% standard (the framework expects 70/30)", fast_share, 100.0 - fast_share);
-    }
-    let _ = writeln!(w, "\nCOLD START IMPACT");
-    match &s.cold_start {
-        Some(c) => {
-            let _ = writeln!(w, "  Cold execution: {:.4} s ({}, includes model loading of {:.4} s)", c.cold_seconds, c.document, c.model_load_seconds);
-            let _ = writeln!(w, "  Warm execution: {:.4} s (the same document on the warm engine)", c.warm_seconds);
-            let _ = writeln!(
-                w,
-                "  Cold start penalty: {:.4} - {:.4} = {:.4} s (+{:.1}%)",
-                c.cold_seconds, c.warm_seconds, c.penalty_seconds, c.penalty_percent
-            );
-        }
-        None => {
-            let _ = writeln!(w, "  not measured: the first document failed");
-        }
-    }
-    let _ = writeln!(w, "\nACCURACY (case-folded, whitespace collapsed)");
-    match &s.accuracy {
-        Some(a) => {
-            let _ = writeln!(w, "  CER {:.2}%   bag-of-words F1 {:.2}%   over {} documents with ground truth", a.cer * 100.0, a.bow_f1 * 100.0, a.documents);
-        }
-        None => {
-            let _ = writeln!(w, "  no ground truth in the corpus");
-        }
-    }
-    let _ = writeln!(w, "\nCPU ATTRIBUTION");
-    let _ = writeln!(
-        w,
-        "  process CPU {:.3} s, stage CPU {:.3} s, unattributed ({:.3} - {:.3}) / {:.3} = {:.2}%",
-        s.process_cpu_seconds,
-        s.stage_cpu_seconds,
-        s.process_cpu_seconds,
-        s.stage_cpu_seconds,
-        s.process_cpu_seconds,
-        s.unattributed_cpu_share * 100.0
-    );
-    let _ = writeln!(w, "  peak RSS {:.1} MB (engines and working images: +{:.1} MB)", s.peak_rss_mb, s.engine_rss_mb);
-    if !s.errors.is_empty() {
-        let _ = writeln!(w, "\nERRORS");
-        for (kind, n) in &s.errors {
-            let _ = writeln!(w, "  {kind}: {n}");
-        }
-    }
-    if let Some(b) = &s.baseline {
-        let _ = writeln!(w, "\nBASELINE: the tesseract CLI on the same {} documents, same model, --psm 3", b.cli.first().map_or(0, |c| c.documents));
-        let _ = writeln!(
-            w,
-            "  {:<40} {:>9.4} CPU-s/doc  CER {:>6}  BoW F1 {:>6}",
-            "rythmiq pipeline (warm)",
-            b.pipeline_cpu_seconds_per_doc,
-            b.pipeline_cer.map_or("-".into(), |c| format!("{:.2}%", c * 100.0)),
-            b.pipeline_bow_f1.map_or("-".into(), |f| format!("{:.2}%", f * 100.0)),
-        );
-        for c in &b.cli {
-            let _ = writeln!(
-                w,
-                "  {:<40} {:>9.4} CPU-s/doc  CER {:>5.2}%  BoW F1 {:>5.2}%  ratio {:.4} / {:.4} = {:.2}x{}",
-                c.label,
-                c.cpu_seconds_per_doc,
-                c.cer * 100.0,
-                c.bow_f1 * 100.0,
-                c.cpu_seconds_per_doc,
-                b.pipeline_cpu_seconds_per_doc,
-                b.cpu_ratios.get(&c.label).copied().unwrap_or(0.0),
-                if c.failures > 0 { format!("  ({} failures)", c.failures) } else { String::new() }
-            );
-        }
-    }
-    out
+    render_section_3_1(s)
 }

@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Bench { count, output, corpus, compare: true, with_configs, .. } => {
-            compare(count, output, corpus, with_configs)
+            compare(&config, count, output, corpus, with_configs)
         }
         Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics, .. } => {
             let record = record_metrics || config.database.url.is_some();
@@ -355,8 +355,7 @@ impl LocalServer {
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
-        // SAFETY: signals our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
     }
 }
@@ -659,107 +658,19 @@ fn ensure_omp_thread_limit(threads: u32) -> anyhow::Result<()> {
     Err(anyhow::anyhow!("restarting with OMP_THREAD_LIMIT={wanted} failed: {err}"))
 }
 
-/// The configurations `bench --compare` measures: the baseline, each optimisation alone, then all together.
-fn compare_configs(extra: &[String]) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-    let flag = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let mut configs = vec![
-        ("baseline".to_string(), vec![]),
-        ("ocr_threads=2".to_string(), flag(&["--ocr-threads", "2"])),
-        ("pre_resize=1600px".to_string(), flag(&["--max-working-side-px", "1600"])),
-        ("skip_pre_ocr>=0.9".to_string(), flag(&["--skip-pre-ocr-above", "0.9"])),
-        ("model=best_int".to_string(), flag(&["--model", "best_int"])),
-        ("result_cache".to_string(), flag(&["--result-cache", "true"])),
-    ];
-    let all: Vec<String> = configs.iter().flat_map(|(_, a)| a.clone()).filter(|a| a != "best_int" && a != "--model").collect();
-    configs.push(("all (fast model)".to_string(), all));
-    for spec in extra {
-        let (label, args) = spec.split_once('=').ok_or_else(|| anyhow::anyhow!("--with {spec:?}: expected LABEL=FLAGS"))?;
-        configs.push((label.to_string(), args.split_whitespace().map(String::from).collect()));
-    }
-    Ok(configs)
-}
-
-fn percentile(mut values: Vec<f64>, q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    Some(values[rank - 1])
-}
-
-fn compare(count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>) -> anyhow::Result<()> {
-    use rythmiq_report::{CompareResult, CompareRow};
-    let exe = std::env::current_exe()?;
-    let scratch = std::env::temp_dir().join(format!("rythmiq-compare-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    let mut summaries = Vec::new();
-    for (idx, (label, args)) in compare_configs(&extra)?.into_iter().enumerate() {
-        eprintln!("compare: {label} ({})", if args.is_empty() { "defaults".to_string() } else { args.join(" ") });
-        let out = scratch.join(format!("{idx}.json"));
-        // Each configuration in a fresh process: the OpenMP thread limit is per process, and a fresh results
-        // directory keeps one configuration's cache from serving another's.
-        let status = std::process::Command::new(&exe)
-            .args(&args)
-            .args(["bench", "--count", &count.to_string(), "--corpus"])
-            .arg(&corpus)
-            .arg("--output")
-            .arg(&out)
-            .arg("--results-dir")
-            .arg(scratch.join(format!("results-{idx}")))
-            .env_remove("RYTHMIQ_REEXECED")
-            .stdout(std::process::Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "the {label} run failed ({status})");
-        let summary: rythmiq_bench::BenchSummary = serde_json::from_slice(&std::fs::read(&out)?)?;
-        summaries.push((label, summary));
-    }
-    let base_cpu = summaries[0].1.cpu_seconds_per_doc;
-    let base_acc = summaries[0].1.accuracy.clone();
-    let rows: Vec<CompareRow> = summaries
-        .iter()
-        .map(|(label, s)| {
-            let acc = s.accuracy.as_ref();
-            CompareRow {
-                label: label.clone(),
-                flags: s.flags.clone(),
-                cpu_seconds_per_doc: s.cpu_seconds_per_doc,
-                saving_percent: if base_cpu > 0.0 { (base_cpu - s.cpu_seconds_per_doc) / base_cpu * 100.0 } else { 0.0 },
-                cer: acc.map(|a| a.cer),
-                bow_f1: acc.map(|a| a.bow_f1),
-                cer_delta: acc.zip(base_acc.as_ref()).map(|(a, b)| a.cer - b.cer),
-                bow_f1_delta: acc.zip(base_acc.as_ref()).map(|(a, b)| a.bow_f1 - b.bow_f1),
-                p95_wall_secs: percentile(
-                    s.per_document.iter().filter(|d| !d.cold_start && d.error.is_none()).map(|d| d.wall_seconds).collect(),
-                    0.95,
-                ),
-                peak_rss_mb: Some(s.peak_rss_mb),
-            }
-        })
-        .collect();
-    println!("OPTIMISATION A/B over {count} documents of {} (each configuration in its own process)", corpus.display());
-    println!("{:<22} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}", "configuration", "CPU-s/doc", "saving", "CER", "BoW F1", "dCER", "dF1", "P95 wall", "RSS MB");
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
-    let pts = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:+.2}pt", x * 100.0));
-    for r in &rows {
-        println!(
-            "{:<22} {:>10.4} {:>8.1}% {:>8} {:>8} {:>9} {:>9} {:>8.3}s {:>8.1}",
-            r.label,
-            r.cpu_seconds_per_doc,
-            r.saving_percent,
-            pct(r.cer),
-            pct(r.bow_f1),
-            pts(r.cer_delta),
-            pts(r.bow_f1_delta),
-            r.p95_wall_secs.unwrap_or(0.0),
-            r.peak_rss_mb.unwrap_or(0.0)
-        );
-    }
-    println!("saving = (baseline {base_cpu:.4} - configuration) / baseline; deltas are against the baseline row");
-    let result = CompareResult { run_date: Some(chrono::Utc::now().to_rfc3339()), rows };
+fn compare(config: &Config, count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>) -> anyhow::Result<()> {
+    let opts = rythmiq_bench::CompareOptions {
+        exe: std::env::current_exe()?,
+        count,
+        corpus: corpus.clone(),
+        base: config.pipeline.flags.clone(),
+        extra,
+        scratch: std::env::temp_dir().join(format!("rythmiq-compare-{}", std::process::id())),
+    };
+    let result = rythmiq_bench::run_compare(&opts)?;
+    print!("{}", rythmiq_bench::render_compare(&result, count, &corpus));
     std::fs::write(&output, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", output.display()))?;
     println!("wrote {}", output.display());
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 

@@ -52,8 +52,7 @@ fn locust_reports_end_to_end_latency_per_document() {
         .arg(&csv)
         .output()
         .unwrap();
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = server.wait();
     let stats = std::fs::read_to_string(dir.path().join("load_test_stats.csv"))
         .unwrap_or_else(|e| panic!("no stats CSV ({e}): {}", String::from_utf8_lossy(&out.stderr)));

@@ -80,8 +80,7 @@ fn serve_accepts_processes_and_returns_a_document() {
     assert!(metrics.contains("rythmiq_documents_total"), "{metrics}");
     assert!(metrics.contains("rythmiq_stage_cpu_seconds_total"), "{metrics}");
 
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let exit = child.wait().unwrap();
     assert!(exit.success(), "serve did not stop cleanly: {exit:?}");
 }

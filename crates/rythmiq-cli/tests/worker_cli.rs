@@ -85,8 +85,7 @@ fn sigterm_lets_the_job_in_flight_finish() {
         assert!(Instant::now() < deadline, "job never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: sends a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rythmiq_report::{Bottleneck, BottleneckKind, FailureCounts, LoadTestResult, RampStep, ResourceSample};
+use rythmiq_measure::stats::percentile_of_sorted;
+use rythmiq_measure::{Bottleneck, BottleneckKind, FailureCounts, LoadTestResult, RampStep, ResourceSample};
 
 use crate::http;
 
@@ -57,15 +58,6 @@ fn classify(status: u16) -> FailureKind {
         400..=499 => FailureKind::Validation,
         _ => FailureKind::ServerError,
     }
-}
-
-/// Nearest-rank percentile.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 /// One simulated user: submit its documents back to back (the burst), then poll them all until done.
@@ -257,9 +249,9 @@ fn summarise(opts: &LoadOptions, outcomes: Vec<Outcome>, samples: Vec<ResourceSa
         failures,
         throughput_peak_docs_per_sec: peak.max(sustained),
         throughput_sustained_docs_per_sec: sustained,
-        latency_p50_secs: percentile(&latencies, 0.50),
-        latency_p95_secs: percentile(&latencies, 0.95),
-        latency_p99_secs: percentile(&latencies, 0.99),
+        latency_p50_secs: percentile_of_sorted(&latencies, 50.0),
+        latency_p95_secs: percentile_of_sorted(&latencies, 95.0),
+        latency_p99_secs: percentile_of_sorted(&latencies, 99.0),
         latency_histogram: Vec::new(),
         latencies_secs: latencies,
         samples,
@@ -297,10 +289,10 @@ fn bottleneck(opts: &LoadOptions, samples: &[ResourceSample], failures: &Failure
             evidence: vec![format!("all pool connections in use in {pool_full} samples")],
         });
     }
-    if failures.timeout > 0 || percentile(latencies, 0.95) > opts.p95_limit_secs {
+    if failures.timeout > 0 || percentile_of_sorted(latencies, 95.0) > opts.p95_limit_secs {
         return Some(Bottleneck {
             kind: BottleneckKind::ApiGatewayTimeout,
-            evidence: vec![format!("{} documents timed out; P95 {:.1} s against {:.0} s", failures.timeout, percentile(latencies, 0.95), opts.p95_limit_secs)],
+            evidence: vec![format!("{} documents timed out; P95 {:.1} s against {:.0} s", failures.timeout, percentile_of_sorted(latencies, 95.0), opts.p95_limit_secs)],
         });
     }
     None

@@ -1,5 +1,4 @@
-//! The measured inputs the report reads besides the bench: the load test's result, the optimisation A/B comparison
-//! and the month's usage from the database. Each is the JSON contract between the tool that measures and the report.
+//! The load test's record (`rythmiq loadtest --output`): the JSON contract between the load generator and the report.
 //!
 //! Unknown fields are accepted (unlike `Constraints`) so that a newer load generator can add figures without breaking
 //! an older report; missing optional figures render as "not measured".
@@ -174,39 +173,4 @@ impl LoadTestResult {
     pub fn peak_rss_mb(&self) -> Option<f64> {
         self.samples.iter().map(|s| s.rss_mb).reduce(f64::max)
     }
-}
-
-/// One configuration of the optimisation A/B comparison, measured on the same corpus as the others.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareRow {
-    pub label: String,
-    /// The flag set, as `BenchSummary::flags` prints it.
-    pub flags: String,
-    pub cpu_seconds_per_doc: f64,
-    /// CPU saved against the comparison's reference row, percent (negative: costs more).
-    pub saving_percent: f64,
-    pub cer: Option<f64>,
-    pub bow_f1: Option<f64>,
-    /// Against the reference row; positive CER delta means more errors.
-    pub cer_delta: Option<f64>,
-    pub bow_f1_delta: Option<f64>,
-    pub p95_wall_secs: Option<f64>,
-    pub peak_rss_mb: Option<f64>,
-}
-
-/// The optimisation flags' A/B results.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CompareResult {
-    #[serde(default)]
-    pub run_date: Option<String>,
-    pub rows: Vec<CompareRow>,
-}
-
-/// The current month's usage, from the `cpu_metrics` table (`rythmiq report --database`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MonthlyUsage {
-    pub cpu_hours_used: f64,
-    pub documents: u64,
-    /// Days of the month elapsed so far (fractional allowed).
-    pub days_elapsed: f64,
 }

@@ -106,7 +106,7 @@ fn hbars(rows: &[(String, f64, String)], colour: &str) -> String {
 fn stage_chart(r: &Report) -> String {
     let rows: Vec<(String, f64, String)> = Stage::ALL
         .iter()
-        .filter_map(|s| r.bench.stages.get(s.as_str()).map(|st| (s.as_str().to_string(), st)))
+        .filter_map(|s| r.bench.stages.get(s).map(|st| (s.as_str().to_string(), st)))
         .map(|(name, st)| {
             (name, st.cpu_seconds_per_doc, format!("{:.4} s ({:.1}%)", st.cpu_seconds_per_doc, st.share * 100.0))
         })

@@ -9,18 +9,17 @@
 
 mod constraints;
 mod html;
-mod inputs;
 mod markdown;
 mod report;
-mod stats;
 
 use std::path::Path;
 
 pub use constraints::{Band, BandEdge, Constraints, ConstraintsError, Verdict};
 pub use html::render_html;
-pub use inputs::{
-    Bottleneck, BottleneckKind, CompareResult, CompareRow, FailureCounts, LatencyBucket, LoadTestResult, MonthlyUsage,
-    RampStep, ResourceSample,
+/// The measurement records the report reads live in `rythmiq-measure`; re-exported under their old paths.
+pub use rythmiq_measure::{
+    BenchSummary, Bottleneck, BottleneckKind, CompareResult, CompareRow, FailureCounts, LatencyBucket, LoadTestResult,
+    MonthlyUsage, RampStep, ResourceSample,
 };
 pub use markdown::render_markdown;
 pub use report::{

@@ -1,10 +1,9 @@
 //! The report as Markdown, in the shape of the seed's sections 3 to 6 (same headings, same boxes), every blank filled
 //! from the report with its arithmetic beside it, or saying which measurement is missing.
 
-use rythmiq_types::Stage;
+use rythmiq_measure::{render_section_3_1, BottleneckKind};
 
 use crate::constraints::{Band, Verdict};
-use crate::inputs::BottleneckKind;
 use crate::report::{
     CheckStatus, DoubleLoadOutcome, OptimisationNeed, Report, COLD_START_MAX_SHARE, EXPECTED_FAST_SHARE,
 };
@@ -17,45 +16,7 @@ const NOT_MEASURED_COMPARE: &str =
     "not measured: run the optimisation flags' A/B comparison and pass its CompareResult JSON";
 const NOT_MEASURED_USAGE: &str = "not measured: run `rythmiq report --database` against the production metrics";
 
-/// Lines inside a box drawn like the seed's (`┌─┐ │ │ ├─┤ └─┘`), sized to the widest line.
-struct BoxLines {
-    title: Option<String>,
-    lines: Vec<String>,
-}
-
-impl BoxLines {
-    fn new(title: &str) -> Self {
-        BoxLines { title: Some(title.to_string()), lines: Vec::new() }
-    }
-
-    fn untitled() -> Self {
-        BoxLines { title: None, lines: Vec::new() }
-    }
-
-    fn push(&mut self, line: impl Into<String>) {
-        self.lines.push(line.into());
-    }
-
-    /// A `None` entry draws a separator (`├─┤`), like the seed's line before TOTAL.
-    fn render(&self, separators_before: &[usize]) -> String {
-        let width = self.title.iter().chain(self.lines.iter()).map(|l| l.chars().count()).max().unwrap_or(0) + 2;
-        let bar = "─".repeat(width);
-        let row = |l: &str| format!("│ {}{} │\n", l, " ".repeat(width - 2 - l.chars().count()));
-        let mut out = format!("┌{bar}┐\n");
-        if let Some(t) = &self.title {
-            out.push_str(&row(t));
-            out.push_str(&format!("├{bar}┤\n"));
-        }
-        for (i, l) in self.lines.iter().enumerate() {
-            if separators_before.contains(&i) {
-                out.push_str(&format!("├{bar}┤\n"));
-            }
-            out.push_str(&row(l));
-        }
-        out.push_str(&format!("└{bar}┘\n"));
-        out
-    }
-}
+use rythmiq_measure::TextBox as BoxLines;
 
 fn check(on: bool) -> &'static str {
     if on {
@@ -228,131 +189,7 @@ fn trim_float(x: f64) -> String {
 fn section3(out: &mut String, r: &Report) {
     let b = &r.bench;
     out.push_str("## 3. Measured Values\n\n### 3.1 Baseline Benchmark Results\n\n");
-    let mut body = format!(
-        "Run Date: {}\nDocuments Processed: {} ({} warm and successful; corpus of {} distinct; flags {})\n\n",
-        b.run_date, b.documents, b.warm_documents, b.corpus_documents, b.flags
-    );
-    let mut stages = BoxLines::new("STAGE BREAKDOWN (CPU seconds per warm document)");
-    let mut names: Vec<String> = Stage::ALL.iter().map(|s| s.as_str().to_string()).collect();
-    names.extend(b.stages.keys().filter(|k| !names.contains(k)).cloned().collect::<Vec<_>>());
-    let dominant = b
-        .stages
-        .iter()
-        .max_by(|a, c| a.1.cpu_seconds_per_doc.total_cmp(&c.1.cpu_seconds_per_doc))
-        .map(|(k, _)| k.clone());
-    for name in &names {
-        let label = format!("{name}:");
-        match b.stages.get(name) {
-            Some(st) => {
-                let mut line = format!("{label:<19} {:.4} s ({:>5.1}%)", st.cpu_seconds_per_doc, st.share * 100.0);
-                if st.skipped > 0 {
-                    line.push_str(&format!("  skipped on {} docs", st.skipped));
-                }
-                if name == "ocr" {
-                    line.push_str(if dominant.as_deref() == Some("ocr") {
-                        "  <- Expected dominant stage (confirmed)"
-                    } else {
-                        "  <- Expected dominant stage (NOT dominant here)"
-                    });
-                }
-                stages.push(line);
-            }
-            None => stages.push(format!("{label:<19} not measured: stage absent from the bench output")),
-        }
-    }
-    let sum: f64 = b.stages.values().map(|s| s.cpu_seconds_per_doc).sum();
-    stages.push(format!(
-        "{:<19} {:.4} s (sum of the stage means {sum:.4} s; unattributed process CPU {:.2}%)",
-        "TOTAL:",
-        b.cpu_seconds_per_doc,
-        b.unattributed_cpu_share * 100.0
-    ));
-    body.push_str(&stages.render(&[names.len()]));
-
-    let mut paths = BoxLines::new("PATH BREAKDOWN");
-    let d = &r.risks.path_drift;
-    let fast = b.paths.get("fast").cloned().unwrap_or_default();
-    let standard = b.paths.get("standard").cloned().unwrap_or_default();
-    let path_line = |name: &str, p: &rythmiq_bench::summary::PathSummary| {
-        if p.documents == 0 {
-            format!("{name:<14} 0 docs (not measured: no document took this path)")
-        } else {
-            format!(
-                "{name:<14} {} docs @ {:.4} s avg CPU{}",
-                p.documents,
-                p.cpu_seconds_per_doc,
-                p.cer.map_or(String::new(), |c| format!("  (CER {:.2}%)", c * 100.0))
-            )
-        }
-    };
-    paths.push(path_line("Fast Path:", &fast));
-    paths.push(path_line("Standard Path:", &standard));
-    paths.push(format!(
-        "Weighted Avg:  ({} x {:.4} + {} x {:.4}) / {} = {:.4} s",
-        fast.documents,
-        fast.cpu_seconds_per_doc,
-        standard.documents,
-        standard.cpu_seconds_per_doc,
-        fast.documents + standard.documents,
-        b.weighted_cpu_seconds_per_doc
-    ));
-    paths.push(format!(
-        "Split:         {} fast / {} standard (expected {:.0}/{:.0}; threshold quality >= {:.2})",
-        pct(d.measured_fast_share),
-        pct(1.0 - d.measured_fast_share),
-        EXPECTED_FAST_SHARE * 100.0,
-        (1.0 - EXPECTED_FAST_SHARE) * 100.0,
-        b.fast_path_threshold
-    ));
-    body.push('\n');
-    body.push_str(&paths.render(&[]));
-
-    let mut cold = BoxLines::new("COLD START IMPACT");
-    match &b.cold_start {
-        Some(cs) => {
-            cold.push(format!(
-                "Cold execution: {:.4} s ({}; includes model loading {:.4} s)",
-                cs.cold_seconds, cs.document, cs.model_load_seconds
-            ));
-            cold.push(format!("Warm execution: {:.4} s (the same document on the warm engine)", cs.warm_seconds));
-            cold.push(format!(
-                "Cold start penalty: {:.4} - {:.4} = {:.4} s ({:+.1}%)",
-                cs.cold_seconds, cs.warm_seconds, cs.penalty_seconds, cs.penalty_percent
-            ));
-            if cs.penalty_seconds < cs.model_load_seconds {
-                cold.push(format!(
-                    "  the penalty is below the model load ({:.4} s): within the noise of one cold/warm pair",
-                    cs.model_load_seconds
-                ));
-            }
-        }
-        None => cold.push("not measured: the cold first document or the warm probe failed; re-run `rythmiq bench`"),
-    }
-    body.push('\n');
-    body.push_str(&cold.render(&[]));
-
-    body.push_str("\nAccuracy: ");
-    body.push_str(&b.accuracy.as_ref().map_or("not measured: the corpus has no ground truth".to_string(), |a| {
-        format!(
-            "CER {:.2}%, bag-of-words F1 {:.2}% over {} documents with ground truth",
-            a.cer * 100.0,
-            a.bow_f1 * 100.0,
-            a.documents
-        )
-    }));
-    body.push_str(&format!("\nPeak RSS (bench): {:.1} MB\n", b.peak_rss_mb));
-    if let Some(base) = &b.baseline {
-        for cli in &base.cli {
-            body.push_str(&format!(
-                "Baseline {}: {:.4} CPU-s/doc vs ours {:.4} = {:.2}x\n",
-                cli.label,
-                cli.cpu_seconds_per_doc,
-                base.pipeline_cpu_seconds_per_doc,
-                base.cpu_ratios.get(&cli.label).copied().unwrap_or(0.0)
-            ));
-        }
-    }
-    fence(out, &body);
+    fence(out, &render_section_3_1(b));
 
     // 3.2
     let c = &r.constraints;

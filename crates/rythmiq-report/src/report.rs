@@ -13,18 +13,18 @@
 //!   the decision is marked provisional.
 
 use chrono::Utc;
-use rythmiq_bench::BenchSummary;
+use rythmiq_measure::BenchSummary;
 use serde::{Deserialize, Serialize};
 
 use crate::constraints::{at_or_under, Band, BandEdge, Constraints, Verdict};
-use crate::inputs::{CompareResult, LoadTestResult, MonthlyUsage, RampStep};
-use crate::stats::{mean, percentile, std_dev};
+use rythmiq_measure::stats::{mean, percentile, std_dev};
+use rythmiq_measure::{CompareResult, LoadTestResult, MonthlyUsage, RampStep};
 use crate::ReportError;
 
 /// The seed's monitoring ceiling on cold starts (section 6.4), as a share of jobs.
 pub const COLD_START_MAX_SHARE: f64 = 0.05;
 /// The fast/standard split the framework expects (section 2.2), as the fast share.
-pub const EXPECTED_FAST_SHARE: f64 = 0.70;
+pub use rythmiq_measure::EXPECTED_FAST_SHARE;
 /// The framework asks for a bench of at least this many documents (section 2.2).
 pub const MIN_BENCH_DOCUMENTS: usize = 50;
 
@@ -323,7 +323,7 @@ impl Report {
             .collect();
         let monthly_hours_at_target = c.monthly_cpu_hours(cpu, target_docs);
         let cpu_band = c.band_for_cpu(cpu);
-        let warm_ok: Vec<&rythmiq_bench::summary::PerDocument> =
+        let warm_ok: Vec<&rythmiq_measure::PerDocument> =
             bench.per_document.iter().filter(|d| !d.cold_start && d.error.is_none()).collect();
         let warm_wall: Vec<f64> = warm_ok.iter().map(|d| d.wall_seconds).collect();
         let warm_cpu: Vec<f64> = warm_ok.iter().map(|d| d.cpu_seconds).collect();
@@ -601,7 +601,7 @@ fn decide(
             bench.documents
         ));
     }
-    if bench.paths.get("standard").is_none_or(|p| p.documents == 0) {
+    if bench.paths.standard.documents == 0 {
         caveats.push("no document took the standard path: its CPU cost is unmeasured".into());
     }
     Decision { verdict, reasons, provisional: no_load, missing, caveats }
@@ -735,9 +735,8 @@ pub(crate) fn double_load(c: &Constraints, d: &LoadTestResult) -> DoubleLoadBeha
 }
 
 fn path_drift(c: &Constraints, bench: &BenchSummary) -> PathDriftRisk {
-    let fast = bench.paths.get("fast").cloned().unwrap_or_default();
-    let standard = bench.paths.get("standard").cloned().unwrap_or_default();
-    let n = fast.documents + standard.documents;
+    let (fast, standard) = (&bench.paths.fast, &bench.paths.standard);
+    let n = bench.paths.documents();
     let std_cpu = (standard.documents > 0).then_some(standard.cpu_seconds_per_doc);
     let fast_cpu = if fast.documents > 0 { fast.cpu_seconds_per_doc } else { bench.cpu_seconds_per_doc };
     let at_expected = std_cpu.map(|s| EXPECTED_FAST_SHARE * fast_cpu + (1.0 - EXPECTED_FAST_SHARE) * s);

@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use rythmiq_bench::BenchSummary;
-use rythmiq_report::{read_json, CompareResult, Constraints, LoadTestResult, MonthlyUsage, Report};
+use rythmiq_report::{read_json, BenchSummary, CompareResult, Constraints, LoadTestResult, MonthlyUsage, Report};
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)

@@ -1,0 +1,364 @@
+//! `bench --compare`: the optimisation A/B matrix (the readiness framework's table 5.1). Each configuration runs the
+//! whole bench in its own process (the OpenMP thread limit is per process, and a fresh results directory keeps one
+//! configuration's cache from serving another's); the rows are computed from the bench records those runs wrote.
+//!
+//! Invariant: a row is only kept when the flags its bench recorded are the flags its label names; a configuration
+//! that silently ran something else is an error, not a row.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rythmiq_measure::stats::percentile;
+use rythmiq_measure::{BenchSummary, CompareResult, CompareRow};
+use rythmiq_types::{ModelKind, OptimisationFlags};
+
+/// One optimisation switch as `bench --compare` sets it: the command-line flag and its effect on the flags.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FlagChange {
+    OcrThreads(u32),
+    MaxWorkingSidePx(u32),
+    SkipPreOcrAbove(f64),
+    Model(ModelKind),
+    ResultCache(bool),
+}
+
+impl FlagChange {
+    /// The global flags that make a `rythmiq` process run with this change.
+    pub fn args(self) -> Vec<String> {
+        let (flag, value) = match self {
+            FlagChange::OcrThreads(n) => ("--ocr-threads", n.to_string()),
+            FlagChange::MaxWorkingSidePx(px) => ("--max-working-side-px", px.to_string()),
+            FlagChange::SkipPreOcrAbove(q) => ("--skip-pre-ocr-above", q.to_string()),
+            FlagChange::Model(m) => ("--model", m.as_str().to_string()),
+            FlagChange::ResultCache(on) => ("--result-cache", on.to_string()),
+        };
+        vec![flag.to_string(), value]
+    }
+
+    pub fn apply(self, flags: &mut OptimisationFlags) {
+        match self {
+            FlagChange::OcrThreads(n) => flags.ocr_threads = n,
+            FlagChange::MaxWorkingSidePx(px) => flags.max_working_side_px = Some(px),
+            FlagChange::SkipPreOcrAbove(q) => flags.skip_pre_ocr_above = Some(q),
+            FlagChange::Model(m) => flags.model = m,
+            FlagChange::ResultCache(on) => flags.result_cache = on,
+        }
+    }
+}
+
+/// The single-flag rows, each against the reference configuration: the framework's five optimisations, with the
+/// lighter model measured against the default one.
+pub const SINGLE_CHANGES: [(&str, FlagChange); 5] = [
+    ("ocr_threads=2", FlagChange::OcrThreads(2)),
+    ("pre_resize=1600px", FlagChange::MaxWorkingSidePx(1600)),
+    ("skip_pre_ocr>=0.9", FlagChange::SkipPreOcrAbove(0.9)),
+    ("model=fast", FlagChange::Model(ModelKind::Fast)),
+    ("result_cache", FlagChange::ResultCache(true)),
+];
+
+/// One row to measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareConfig {
+    pub label: String,
+    /// Global flags given to the `rythmiq` process before `bench`.
+    pub args: Vec<String>,
+    /// The flags the row must have run with; `None` for a free-form `--with` row (its flags are recorded, not
+    /// checked).
+    pub expected: Option<OptimisationFlags>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("--with {0:?}: expected LABEL=FLAGS, e.g. lean=--max-working-side-px 1600 --model fast")]
+    BadSpec(String),
+    #[error("cannot start the {label} run: {source}")]
+    Spawn { label: String, source: std::io::Error },
+    #[error("the {label} run failed ({status})")]
+    RunFailed { label: String, status: std::process::ExitStatus },
+    #[error("cannot read the {label} run's summary {path}: {detail}")]
+    Summary { label: String, path: PathBuf, detail: String },
+    /// The row's bench recorded other flags than its label names: the comparison would measure the wrong thing.
+    #[error("the {label} row ran with flags {recorded}, not the {expected} its label names")]
+    WrongFlags { label: String, expected: String, recorded: String },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// The matrix: the reference (`base`, the flags in force), each single change, all of them together, then every
+/// `--with LABEL=FLAGS`.
+pub fn configurations(base: &OptimisationFlags, extra: &[String]) -> Result<Vec<CompareConfig>, CompareError> {
+    let row = |label: &str, changes: &[FlagChange]| {
+        let mut expected = base.clone();
+        changes.iter().for_each(|c| c.apply(&mut expected));
+        CompareConfig {
+            label: label.to_string(),
+            args: changes.iter().flat_map(|c| c.args()).collect(),
+            expected: Some(expected),
+        }
+    };
+    let mut configs = vec![row("baseline", &[])];
+    configs.extend(SINGLE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
+    let all: Vec<FlagChange> = SINGLE_CHANGES.iter().map(|(_, c)| *c).collect();
+    configs.push(row("all", &all));
+    for spec in extra {
+        let (label, args) = spec.split_once('=').ok_or_else(|| CompareError::BadSpec(spec.clone()))?;
+        if label.trim().is_empty() {
+            return Err(CompareError::BadSpec(spec.clone()));
+        }
+        configs.push(CompareConfig {
+            label: label.trim().to_string(),
+            args: args.split_whitespace().map(String::from).collect(),
+            expected: None,
+        });
+    }
+    Ok(configs)
+}
+
+/// Checks that a row's bench ran the configuration its label names (from the flags it recorded).
+pub fn verify_row(config: &CompareConfig, summary: &BenchSummary) -> Result<(), CompareError> {
+    match &config.expected {
+        Some(expected) if expected.label() != summary.flags => Err(CompareError::WrongFlags {
+            label: config.label.clone(),
+            expected: expected.label(),
+            recorded: summary.flags.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The rows from the measured summaries; the first summary is the reference the savings and deltas are against.
+pub fn rows(summaries: &[(String, BenchSummary)]) -> Vec<CompareRow> {
+    let Some((_, reference)) = summaries.first() else {
+        return Vec::new();
+    };
+    let base_cpu = reference.cpu_seconds_per_doc;
+    let base_acc = reference.accuracy.as_ref();
+    summaries
+        .iter()
+        .map(|(label, s)| {
+            let acc = s.accuracy.as_ref();
+            let warm_wall: Vec<f64> =
+                s.per_document.iter().filter(|d| !d.cold_start && d.error.is_none()).map(|d| d.wall_seconds).collect();
+            CompareRow {
+                label: label.clone(),
+                flags: s.flags.clone(),
+                cpu_seconds_per_doc: s.cpu_seconds_per_doc,
+                saving_percent: if base_cpu > 0.0 {
+                    (base_cpu - s.cpu_seconds_per_doc) / base_cpu * 100.0
+                } else {
+                    0.0
+                },
+                cer: acc.map(|a| a.cer),
+                bow_f1: acc.map(|a| a.bow_f1),
+                cer_delta: acc.zip(base_acc).map(|(a, b)| a.cer - b.cer),
+                bow_f1_delta: acc.zip(base_acc).map(|(a, b)| a.bow_f1 - b.bow_f1),
+                p95_wall_secs: percentile(&warm_wall, 95.0),
+                peak_rss_mb: Some(s.peak_rss_mb),
+            }
+        })
+        .collect()
+}
+
+/// What one `bench --compare` measures.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    /// The `rythmiq` executable each configuration runs in.
+    pub exe: PathBuf,
+    pub count: usize,
+    pub corpus: PathBuf,
+    /// The flags in force for the reference row.
+    pub base: OptimisationFlags,
+    /// `--with LABEL=FLAGS` specs.
+    pub extra: Vec<String>,
+    /// Where each run's summary and results go (removed afterwards).
+    pub scratch: PathBuf,
+}
+
+/// Runs every configuration, each in a fresh process, and checks each ran what its label names.
+pub fn run_compare(opts: &CompareOptions) -> Result<CompareResult, CompareError> {
+    let configs = configurations(&opts.base, &opts.extra)?;
+    std::fs::create_dir_all(&opts.scratch)
+        .map_err(|source| CompareError::Write { path: opts.scratch.clone(), source })?;
+    let mut summaries = Vec::new();
+    for (idx, config) in configs.iter().enumerate() {
+        let shown = if config.args.is_empty() { "defaults".to_string() } else { config.args.join(" ") };
+        eprintln!("compare: {} ({shown})", config.label);
+        let out = opts.scratch.join(format!("{idx}.json"));
+        let status = Command::new(&opts.exe)
+            .args(&config.args)
+            .args(["bench", "--count", &opts.count.to_string(), "--corpus"])
+            .arg(&opts.corpus)
+            .arg("--output")
+            .arg(&out)
+            .arg("--results-dir")
+            .arg(opts.scratch.join(format!("results-{idx}")))
+            .env_remove("RYTHMIQ_REEXECED")
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|source| CompareError::Spawn { label: config.label.clone(), source })?;
+        if !status.success() {
+            return Err(CompareError::RunFailed { label: config.label.clone(), status });
+        }
+        let summary = read_summary(&config.label, &out)?;
+        verify_row(config, &summary)?;
+        summaries.push((config.label.clone(), summary));
+    }
+    let _ = std::fs::remove_dir_all(&opts.scratch);
+    Ok(CompareResult { run_date: Some(chrono::Utc::now().to_rfc3339()), rows: rows(&summaries) })
+}
+
+fn read_summary(label: &str, path: &Path) -> Result<BenchSummary, CompareError> {
+    let summary_err =
+        |detail: String| CompareError::Summary { label: label.to_string(), path: path.to_path_buf(), detail };
+    let bytes = std::fs::read(path).map_err(|e| summary_err(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| summary_err(e.to_string()))
+}
+
+/// The comparison as a terminal table, with the arithmetic of the saving.
+pub fn render_compare(result: &CompareResult, count: usize, corpus: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "OPTIMISATION A/B over {count} documents of {} (each configuration in its own process)",
+        corpus.display()
+    );
+    let _ = writeln!(
+        w,
+        "{:<22} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
+        "configuration", "CPU-s/doc", "saving", "CER", "BoW F1", "dCER", "dF1", "P95 wall", "RSS MB"
+    );
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
+    let pts = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:+.2}pt", x * 100.0));
+    for r in &result.rows {
+        let _ = writeln!(
+            w,
+            "{:<22} {:>10.4} {:>8.1}% {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
+            r.label,
+            r.cpu_seconds_per_doc,
+            r.saving_percent,
+            pct(r.cer),
+            pct(r.bow_f1),
+            pts(r.cer_delta),
+            pts(r.bow_f1_delta),
+            r.p95_wall_secs.map_or("-".to_string(), |s| format!("{s:.3}s")),
+            r.peak_rss_mb.map_or("-".to_string(), |m| format!("{m:.1}"))
+        );
+    }
+    if let Some(base) = result.rows.first() {
+        let _ = writeln!(
+            w,
+            "saving = ({} {:.4} - configuration) / {:.4}; deltas are against the {} row",
+            base.label, base.cpu_seconds_per_doc, base.cpu_seconds_per_doc, base.label
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rythmiq_measure::{Accuracy, PathSplit};
+
+    use super::*;
+
+    fn summary(flags: &OptimisationFlags, cpu: f64, bow_f1: f64) -> BenchSummary {
+        BenchSummary {
+            run_date: String::new(),
+            documents: 2,
+            warm_documents: 1,
+            corpus_documents: 1,
+            cpu_seconds_per_doc: cpu,
+            wall_seconds_per_doc: cpu,
+            stages: BTreeMap::new(),
+            paths: PathSplit::default(),
+            weighted_cpu_seconds_per_doc: cpu,
+            cold_start: None,
+            accuracy: Some(Accuracy { cer: 0.05, bow_f1, documents: 2 }),
+            process_cpu_seconds: 0.0,
+            stage_cpu_seconds: 0.0,
+            unattributed_cpu_share: 0.0,
+            errors: BTreeMap::new(),
+            peak_rss_mb: 10.0,
+            engine_rss_mb: 5.0,
+            flags: flags.label(),
+            model: flags.model.to_string(),
+            ocr_threads: flags.ocr_threads,
+            fast_path_threshold: 0.8,
+            per_document: Vec::new(),
+            baseline: None,
+        }
+    }
+
+    #[test]
+    fn the_matrix_measures_the_lighter_model_and_a_real_all_row() {
+        let base = OptimisationFlags::default();
+        assert_eq!(base.model, ModelKind::BestInt, "the reference runs the default model");
+        let configs = configurations(&base, &["tiny=--max-working-side-px 400".to_string()]).unwrap();
+        let labels: Vec<&str> = configs.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "baseline",
+                "ocr_threads=2",
+                "pre_resize=1600px",
+                "skip_pre_ocr>=0.9",
+                "model=fast",
+                "result_cache",
+                "all",
+                "tiny"
+            ]
+        );
+        let expected = |label: &str| configs.iter().find(|c| c.label == label).unwrap().expected.clone();
+        assert_eq!(expected("baseline"), Some(base.clone()));
+        assert_eq!(expected("model=fast").unwrap().model, ModelKind::Fast);
+        let model_row = configs.iter().find(|c| c.label == "model=fast").unwrap();
+        assert_eq!(model_row.args, ["--model", "fast"]);
+        // "all" is every single change at once, the lighter model included.
+        let all = expected("all").unwrap();
+        assert_eq!(
+            all.label(),
+            "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on",
+            "the all row sets every optimisation"
+        );
+        let all_args = &configs.iter().find(|c| c.label == "all").unwrap().args;
+        for (_, change) in SINGLE_CHANGES {
+            let args = change.args();
+            assert!(all_args.windows(2).any(|w| w == args.as_slice()), "{args:?} missing from {all_args:?}");
+        }
+        assert_eq!(expected("tiny"), None);
+        assert_eq!(configs.last().unwrap().args, ["--max-working-side-px", "400"]);
+        assert!(matches!(configurations(&base, &["no-equals".into()]), Err(CompareError::BadSpec(_))));
+    }
+
+    #[test]
+    fn a_row_that_ran_other_flags_than_its_label_is_refused() {
+        let base = OptimisationFlags::default();
+        let configs = configurations(&base, &[]).unwrap();
+        let model_row = configs.iter().find(|c| c.label == "model=fast").unwrap();
+        // The bench recorded the default model: the row did not measure what it says.
+        let wrong = summary(&base, 1.0, 0.9);
+        let err = verify_row(model_row, &wrong).unwrap_err();
+        assert!(matches!(err, CompareError::WrongFlags { .. }), "{err}");
+        assert!(err.to_string().contains("model=fast"), "{err}");
+        let right = summary(model_row.expected.as_ref().unwrap(), 0.5, 0.85);
+        verify_row(model_row, &right).unwrap();
+    }
+
+    #[test]
+    fn rows_compute_savings_and_deltas_against_the_first() {
+        let base = OptimisationFlags::default();
+        let mut fast = base.clone();
+        fast.model = ModelKind::Fast;
+        let rows =
+            rows(&[("baseline".into(), summary(&base, 2.0, 0.90)), ("model=fast".into(), summary(&fast, 1.5, 0.85))]);
+        assert_eq!(rows[0].saving_percent, 0.0);
+        assert!((rows[1].saving_percent - 25.0).abs() < 1e-9, "(2.0 - 1.5) / 2.0 = 25%");
+        assert!((rows[1].bow_f1_delta.unwrap() + 0.05).abs() < 1e-9);
+        assert_eq!(rows[1].flags, fast.label());
+        let text = render_compare(&CompareResult { run_date: None, rows }, 2, Path::new("corpus"));
+        assert!(text.contains("saving = (baseline 2.0000 - configuration) / 2.0000"), "{text}");
+    }
+}
