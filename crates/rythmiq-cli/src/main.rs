@@ -209,19 +209,26 @@ fn main() -> anyhow::Result<()> {
             double,
             doc_timeout_secs,
             output,
-        } => runtime()?.block_on(loadtest(LoadArgs {
-            users,
-            docs_per_user,
-            spawn_rate,
-            host,
-            server_pid,
-            corpus,
-            ramp_max_users,
-            double,
-            doc_timeout_secs,
-            output,
-            auth_token: config.api.auth_token.clone(),
-        })),
+        } => {
+            let constraints = rythmiq_report::Constraints::default();
+            let plan = rythmiq_loadtest::LoadTestPlan {
+                users,
+                docs_per_user,
+                spawn_rate,
+                host,
+                server_pid,
+                corpus,
+                ramp_max_users,
+                double,
+                doc_timeout_secs,
+                auth_token: config.api.auth_token.clone(),
+                p95_limit_secs: constraints.p95_latency_limit_secs,
+                error_rate_limit: constraints.error_rate_limit,
+                server_exe: std::env::current_exe()?,
+                server_args: global_args("loadtest"),
+            };
+            runtime()?.block_on(loadtest(plan, output))
+        }
         Command::Corpus { action: CorpusCommand::Synth { count, corpus, output } } => {
             let r = rythmiq_loadtest::synthesise(&corpus, &output, count)?;
             println!("wrote {} distinct documents to {}", r.written, output.display());
@@ -308,149 +315,25 @@ fn report(
     Ok(())
 }
 
-struct LoadArgs {
-    users: u32,
-    docs_per_user: u32,
-    spawn_rate: f64,
-    host: Option<String>,
-    server_pid: Option<u32>,
-    corpus: PathBuf,
-    ramp_max_users: Option<u32>,
-    double: bool,
-    doc_timeout_secs: f64,
-    output: PathBuf,
-    auth_token: Option<String>,
+/// The global flags before the subcommand (`rythmiq --model fast loadtest ...` -> `--model fast`): what a child
+/// `rythmiq` must get to run the configuration this command was given.
+fn global_args(subcommand: &str) -> Vec<String> {
+    std::env::args().skip(1).take_while(|a| a != subcommand).collect()
 }
 
-/// A `rythmiq serve` child on loopback with its own data directory, stopped (SIGTERM) on drop.
-struct LocalServer {
-    child: std::process::Child,
-    addr: String,
-    _data: PathBuf,
-}
-
-impl LocalServer {
-    fn start(data_dir: PathBuf) -> anyhow::Result<LocalServer> {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(std::env::current_exe()?)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("RYTHMIQ_DATA_DIR", &data_dir)
-            .env_remove("RYTHMIQ_REEXECED")
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
-        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
-        let mut line = String::new();
-        loop {
-            line.clear();
-            anyhow::ensure!(stderr.read_line(&mut line)? > 0, "rythmiq serve exited before listening");
-            if let Some(addr) = line.trim().strip_prefix("listening on http://") {
-                let addr = addr.to_string();
-                // Keep draining the server's log so it never blocks on a full pipe.
-                std::thread::spawn(move || for _ in stderr.lines() {});
-                return Ok(LocalServer { child, addr, _data: data_dir });
-            }
-        }
-    }
-}
-
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
-async fn loadtest(args: LoadArgs) -> anyhow::Result<()> {
-    use rythmiq_loadtest::{run_load, run_ramp, synthesise, LoadOptions};
-    let constraints = rythmiq_report::Constraints::default();
-    let ramp_steps: Vec<u32> = match args.ramp_max_users {
-        Some(max) => std::iter::successors(Some(5u32), |u| Some(u * 2)).take_while(|u| *u <= max).collect(),
-        None => Vec::new(),
-    };
-    let per_run = (args.users * args.docs_per_user) as usize;
-    let needed = per_run
-        + if args.double { per_run * 2 } else { 0 }
-        + ramp_steps.iter().map(|u| (u * args.docs_per_user) as usize).sum::<usize>();
-    let scratch = std::env::temp_dir().join(format!("rythmiq-loadtest-{}", std::process::id()));
-    let docs = synthesise(&args.corpus, &scratch.join("docs"), needed)?.files;
-    let server = match &args.host {
-        Some(_) => None,
-        None => Some(LocalServer::start(scratch.join("data"))?),
-    };
-    let addr = match (&args.host, &server) {
-        (Some(host), _) => host.trim_start_matches("http://").trim_end_matches('/').to_string(),
-        (None, Some(s)) => s.addr.clone(),
-        (None, None) => unreachable!("a server was started"),
-    };
-    let opts = LoadOptions {
-        addr,
-        users: args.users,
-        docs_per_user: args.docs_per_user,
-        spawn_rate: args.spawn_rate,
-        auth_token: args.auth_token.clone(),
-        poll_interval: std::time::Duration::from_millis(250),
-        doc_timeout: std::time::Duration::from_secs_f64(args.doc_timeout_secs),
-        server_pid: args.server_pid.or(server.as_ref().map(|s| s.child.id())),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        p95_limit_secs: constraints.p95_latency_limit_secs,
-        error_rate_limit: constraints.error_rate_limit,
-    };
-    eprintln!("load: {} users x {} documents, {} users/s, against {}", opts.users, opts.docs_per_user, opts.spawn_rate, opts.addr);
-    let mut result = run_load(&opts, &docs[..per_run]).await?;
-    let mut offset = per_run;
-    if args.double {
-        let double = LoadOptions { users: args.users * 2, ..opts.clone() };
-        eprintln!("load: 2x, {} users", double.users);
-        result.double_load = Some(Box::new(run_load(&double, &docs[offset..offset + per_run * 2]).await?));
-        offset += per_run * 2;
-    }
-    if !ramp_steps.is_empty() {
-        eprintln!("load: ramp over {ramp_steps:?} users");
-        result.ramp = run_ramp(&opts, &docs[offset..], &ramp_steps).await?;
-    }
-    drop(server);
-    let _ = std::fs::remove_dir_all(&scratch);
-    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+async fn loadtest(plan: rythmiq_loadtest::LoadTestPlan, output: PathBuf) -> anyhow::Result<()> {
+    let result = rythmiq_loadtest::run_loadtest(&plan).await?;
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&args.output, serde_json::to_vec_pretty(&result)?)
-        .with_context(|| format!("writing {}", args.output.display()))?;
-    let r = &result;
-    println!("LOAD TEST: {} users x {} documents, spawn rate {}/s, {:.1} s", r.users, r.docs_per_user, r.spawn_rate, r.duration_secs);
-    println!("  throughput: peak {:.3} docs/s (best 5 s window), sustained {} / {:.1} s = {:.3} docs/s", r.throughput_peak_docs_per_sec, r.successful, r.duration_secs, r.throughput_sustained_docs_per_sec);
-    println!("  end-to-end latency: P50 {:.2} s, P95 {:.2} s, P99 {:.2} s (limit P95 < {:.0} s)", r.latency_p50_secs, r.latency_p95_secs, r.latency_p99_secs, constraints.p95_latency_limit_secs);
-    println!(
-        "  requests {}: {} succeeded, {} failed ({:.2}%): timeout {}, server error {}, validation {}, rejected (429) {}",
-        r.total_requests,
-        r.successful,
-        r.failed,
-        if r.total_requests > 0 { r.failed as f64 / r.total_requests as f64 * 100.0 } else { 0.0 },
-        r.failures.timeout,
-        r.failures.server_error,
-        r.failures.validation,
-        r.failures.rejected_429
+    std::fs::write(&output, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", output.display()))?;
+    print!("{}", rythmiq_loadtest::render_summary(&result, plan.p95_limit_secs));
+    println!("wrote {}", output.display());
+    anyhow::ensure!(
+        !rythmiq_loadtest::every_request_failed(&result),
+        "every one of the {} requests failed (see the failure breakdown above)",
+        result.total_requests
     );
-    let peak = |f: fn(&rythmiq_report::ResourceSample) -> f64| r.samples.iter().map(f).fold(0.0, f64::max);
-    println!(
-        "  peaks: server CPU {:.0}% of {} cores, queue depth {}, DB pool {}/{}, RSS {:.0} MB",
-        peak(|s| s.worker_cpu_percent),
-        r.cores,
-        peak(|s| s.queue_depth as f64),
-        peak(|s| s.db_pool_in_use as f64),
-        peak(|s| s.db_pool_size as f64),
-        peak(|s| s.rss_mb)
-    );
-    match &r.first_bottleneck {
-        Some(b) => println!("  first bottleneck: {:?}: {}", b.kind, b.evidence.join("; ")),
-        None => println!("  first bottleneck: none reached"),
-    }
-    for step in &r.ramp {
-        println!("  ramp {} users: P95 {:.2} s, errors {:.2}%", step.users, step.p95_secs, step.error_rate * 100.0);
-    }
-    if let Some(d) = &r.double_load {
-        println!("  2x ({} users): P95 {:.2} s, {} failed of {}", d.users, d.latency_p95_secs, d.failed, d.total_requests);
-    }
-    println!("wrote {}", args.output.display());
     Ok(())
 }
 
@@ -549,6 +432,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.api.listen_addr)
         .await
         .with_context(|| format!("binding {}", config.api.listen_addr))?;
+    eprintln!("serving with flags {}", config.pipeline.flags.label());
     eprintln!("listening on http://{}", listener.local_addr()?);
     let workers = tokio::spawn(rythmiq_worker::run_workers(
         db,

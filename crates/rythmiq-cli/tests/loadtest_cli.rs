@@ -21,7 +21,8 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
         .env_remove("RYTHMIQ_REEXECED")
         .env_remove("DATABASE_URL")
         .env_remove("RYTHMIQ_STORAGE")
-        .args(["loadtest", "--users", "3", "--docs-per-user", "2", "--spawn-rate", "5", "--corpus"])
+        // A non-default global flag: the server the load test starts must run with it.
+        .args(["--max-working-side-px", "2999", "loadtest", "--users", "3", "--docs-per-user", "2", "--spawn-rate", "5", "--corpus"])
         .arg(&corpus)
         .arg("--output")
         .arg(&output)
@@ -38,6 +39,8 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
     assert!(p50 > 0.0 && p95 >= p50, "{r}");
     assert_eq!(r["latencies_secs"].as_array().unwrap().len(), 6);
     assert!(stdout.contains("end-to-end latency: P50"), "{stdout}");
+    let server_flags = r["server_flags"].as_str().expect("the started server reports its flags");
+    assert!(server_flags.contains("resize=2999"), "the loadtest's flag reached the server: {server_flags}");
 
     let report = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
         .current_dir(repo_root())
@@ -52,4 +55,19 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
     assert!(md.contains("3.3 Load Test Results"), "{md}");
     let load_section = &md[md.find("3.3 Load Test Results").unwrap()..md.find("## 4.").unwrap()];
     assert!(!load_section.contains("not measured (load test)"), "{load_section}");
+}
+
+#[test]
+fn a_host_that_does_not_answer_fails_fast_with_its_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
+        .current_dir(repo_root())
+        .env_remove("RYTHMIQ_REEXECED")
+        .args(["loadtest", "--users", "1", "--docs-per-user", "1", "--host"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("http://127.0.0.1:{port} does not answer")), "{stderr}");
 }

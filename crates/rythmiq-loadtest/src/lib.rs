@@ -7,7 +7,11 @@
 
 mod http;
 mod load;
+mod orchestrate;
 mod synth;
 
 pub use load::{run_load, run_ramp, LoadOptions};
+pub use orchestrate::{
+    every_request_failed, preflight, ramp_steps, render_summary, run_loadtest, LoadTestPlan, LocalServer,
+};
 pub use synth::{synthesise, SynthReport};

@@ -258,6 +258,7 @@ fn summarise(opts: &LoadOptions, outcomes: Vec<Outcome>, samples: Vec<ResourceSa
         cores: opts.cores,
         first_bottleneck,
         ramp: Vec::new(),
+        server_flags: None,
         double_load: None,
     }
 }

@@ -142,6 +142,9 @@ pub struct LoadTestResult {
     /// Present when the run was a `--ramp`.
     #[serde(default)]
     pub ramp: Vec<RampStep>,
+    /// The optimisation flags the server reported (when the load test started it), as `OptimisationFlags::label`.
+    #[serde(default)]
+    pub server_flags: Option<String>,
     /// The same test at twice the users (`--users 100` for a 50-user design load).
     #[serde(default)]
     pub double_load: Option<Box<LoadTestResult>>,
