@@ -110,6 +110,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/healthz`, `/readyz` and `/metrics` alone, with the same handlers as [`router`]: a worker pod's probe server
+/// (workers take no submissions, so no `/v1` routes). `/readyz` answers 503 until the binary sets `state.ready`.
+pub fn probe_router(state: AppState) -> Router {
+    telemetry::describe();
+    Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .fallback(|| async { ApiError::NotFound("no such route") })
+        .layer(middleware::from_fn(count_request))
+        .with_state(Arc::new(state))
+}
+
 /// Counts every answered request by route template (set by the router before layers added with `layer` run).
 async fn count_request(request: Request, next: Next) -> Response {
     let route = request

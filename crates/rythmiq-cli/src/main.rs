@@ -238,6 +238,7 @@ fn main() -> anyhow::Result<()> {
             // Read back from the environment: proves the restart took effect, not just what was asked for.
             let omp = std::env::var("OMP_THREAD_LIMIT").unwrap_or_default();
             println!("# OMP_THREAD_LIMIT in effect: {omp}");
+            println!("# OMP_WAIT_POLICY in effect: {}", std::env::var("OMP_WAIT_POLICY").unwrap_or_default());
             print!("{}", config.to_masked_toml()?);
             Ok(())
         }
@@ -455,64 +456,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `/healthz`, `/readyz` and `/metrics` for a worker pod (no `/v1` routes: workers take no submissions).
-async fn probes(addr: std::net::SocketAddr, handle: metrics_exporter_prometheus::PrometheusHandle, db: rythmiq_db::Database) -> anyhow::Result<()> {
-    use axum::routing::get;
-    let metrics_handle = handle.clone();
-    let app = axum::Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            get(move || {
-                let db = db.clone();
-                async move {
-                    match tokio::time::timeout(std::time::Duration::from_secs(2), db.queue_depth()).await {
-                        Ok(Ok(_)) => (axum::http::StatusCode::OK, "ready\n"),
-                        _ => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
-                    }
-                }
-            }),
-        )
-        .route("/metrics", get(move || {
-            let handle = metrics_handle.clone();
-            async move { handle.render() }
-        }));
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-    rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
-    axum::serve(listener, app).await?;
-    Ok(())
-}
-
 async fn worker(config: Config, drain: bool, metrics_addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let probe_db = db.clone();
+    // The API's own probe handlers (no /v1 routes): one /readyz and /metrics for both kinds of pod.
+    let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
+    let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
+    state.prometheus = Some(handle.clone());
+    let ready = state.ready.clone();
+    let listener = tokio::net::TcpListener::bind(metrics_addr).await.with_context(|| format!("binding {metrics_addr}"))?;
+    rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
     tokio::spawn(async move {
-        if let Err(err) = probes(metrics_addr, handle, probe_db).await {
+        if let Err(err) = axum::serve(listener, rythmiq_api::probe_router(state)).await {
             tracing::error!(error = %err, "probe server failed");
         }
     });
     let mut shutdown = shutdown_signal();
     if drain {
-        // Stop once nothing is queued, running or waiting for a retry.
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let watch_db = db.clone();
-        let mut signal = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-                    _ = signal.changed() => { let _ = tx.send(true); return; }
-                }
-                if watch_db.queue_depth().await.is_ok_and(|d| d.ready + d.delayed + d.running == 0) {
-                    let _ = tx.send(true);
-                    return;
-                }
-            }
-        });
-        shutdown = rx;
+        shutdown = rythmiq_worker::drain_when_idle(db.clone(), shutdown);
     }
+    ready.store(true, std::sync::atomic::Ordering::Release);
     let summary = rythmiq_worker::run_workers(db, config.pipeline.clone(), store_factory(&config), config.worker.clone(), shutdown)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -523,11 +487,17 @@ async fn worker(config: Config, drain: bool, metrics_addr: std::net::SocketAddr)
     Ok(())
 }
 
-/// Tesseract's OpenMP runtime reads `OMP_THREAD_LIMIT` once, when the process starts; setting it later has no
-/// effect. So when it differs from the configured OCR threads, the binary restarts itself with it set.
+/// Tesseract's OpenMP runtime reads `OMP_THREAD_LIMIT` and `OMP_WAIT_POLICY` once, when the process starts; setting
+/// them later has no effect. So when the limit differs from the configured OCR threads, or no wait policy is set,
+/// the binary restarts itself with them set. The policy defaults to PASSIVE: with `--ocr-threads 2` an ACTIVE
+/// (spinning) idle OpenMP thread burns CPU between parallel regions that no stage asked for (docs/tuning.md has
+/// both measured). A policy the operator set is kept.
 fn ensure_omp_thread_limit(threads: u32) -> anyhow::Result<()> {
     let wanted = threads.to_string();
-    if std::env::var("OMP_THREAD_LIMIT").ok().as_deref() == Some(wanted.as_str()) {
+    let policy = std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "PASSIVE".to_string());
+    if std::env::var("OMP_THREAD_LIMIT").ok().as_deref() == Some(wanted.as_str())
+        && std::env::var_os("OMP_WAIT_POLICY").is_some()
+    {
         return Ok(());
     }
     if std::env::var_os("RYTHMIQ_REEXECED").is_some() {
@@ -537,6 +507,7 @@ fn ensure_omp_thread_limit(threads: u32) -> anyhow::Result<()> {
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .env("OMP_THREAD_LIMIT", &wanted)
+        .env("OMP_WAIT_POLICY", &policy)
         .env("RYTHMIQ_REEXECED", "1")
         .exec();
     Err(anyhow::anyhow!("restarting with OMP_THREAD_LIMIT={wanted} failed: {err}"))

@@ -78,11 +78,21 @@ fn bench_writes_the_documented_keys_and_counts_errors_by_kind() {
 
 #[test]
 fn ocr_threads_reach_openmp_through_the_restart() {
-    let out = rythmiq().args(["--ocr-threads", "3", "config"]).env_remove("OMP_THREAD_LIMIT").output().unwrap();
+    let out = rythmiq()
+        .args(["--ocr-threads", "3", "config"])
+        .env_remove("OMP_THREAD_LIMIT")
+        .env_remove("OMP_WAIT_POLICY")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("# OMP_THREAD_LIMIT in effect: 3"), "{stdout}");
+    assert!(stdout.contains("# OMP_WAIT_POLICY in effect: PASSIVE"), "idle OpenMP threads sleep: {stdout}");
     assert!(stdout.contains("ocr_threads = 3"), "{stdout}");
+    // A policy the operator chose is kept through the restart.
+    let out = rythmiq().args(["config"]).env("OMP_WAIT_POLICY", "ACTIVE").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("# OMP_WAIT_POLICY in effect: ACTIVE"), "{stdout}");
 }
 
 #[test]

@@ -10,9 +10,11 @@
 //! storage comes from a factory the binary provides.
 
 mod config;
+mod drain;
 mod pool;
 mod telemetry;
 
 pub use config::WorkerConfig;
+pub use drain::drain_when_idle;
 pub use pool::{run_workers, StoreFactory, WorkerSummary};
 pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS};
