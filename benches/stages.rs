@@ -1,6 +1,10 @@
 //! Per-stage criterion baselines on corpus images (`cargo bench`). The end-to-end CPU per document, the cold/warm
 //! split and the comparison with the tesseract CLI are the `rythmiq bench` command's job; these isolate each
-//! stage's kernel so a change to one shows up here first.
+//! stage's kernel so a change to one shows up here first. Times are the benchmarking thread's CPU time
+//! (`support/thread_cpu.rs`), the unit of the capacity answer.
+
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use rythmiq_imaging as imaging;
@@ -10,7 +14,7 @@ use rythmiq_types::ModelKind;
 
 const DOCS: [&str; 3] = ["tess_phototest.tif", "sroie_323.jpg", "ocrmypdf_linn.png"];
 
-fn stages(c: &mut Criterion) {
+fn stages(c: &mut Criterion<thread_cpu::ThreadCpu>) {
     let mut group = c.benchmark_group("stage");
     group.sample_size(10);
     let mut engine = OcrEngine::load(&models_dir(), ModelKind::Fast).expect("model");
@@ -37,5 +41,9 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stages);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(thread_cpu::ThreadCpu);
+    targets = stages
+}
 criterion_main!(benches);

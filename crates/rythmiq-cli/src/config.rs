@@ -33,6 +33,7 @@ pub struct StorageConfig {
 
 /// The optimisation and routing flags that every command accepts.
 #[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Configuration (file, then RYTHMIQ_* environment, then these flags)")]
 pub struct Overrides {
     /// TOML config file (sections as printed by `rythmiq config`).
     #[arg(long, global = true, env = "RYTHMIQ_CONFIG")]
@@ -43,8 +44,8 @@ pub struct Overrides {
     /// OpenMP threads per OCR engine (the binary restarts itself to apply it).
     #[arg(long, global = true)]
     pub ocr_threads: Option<u32>,
-    /// OCR model: fast or best_int.
-    #[arg(long, global = true)]
+    /// OCR model (default best_int; `best` is an alias of best_int).
+    #[arg(long, global = true, value_parser = ["fast", "best_int", "best"])]
     pub model: Option<String>,
     /// Pre-resize: cap the longest side of the working image, in pixels.
     #[arg(long, global = true)]
@@ -70,6 +71,33 @@ pub struct Overrides {
     /// Images with more pixels than this are refused from their header.
     #[arg(long, global = true)]
     pub max_image_pixels: Option<u64>,
+}
+
+impl Overrides {
+    /// The flags again, as arguments for a child `rythmiq` (the load test's server): the child resolves the same
+    /// file, environment and flags, so it runs the configuration this process was given.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, value: Option<String>| {
+            if let Some(v) = value {
+                args.push(flag.to_string());
+                args.push(v);
+            }
+        };
+        push("--config", self.config.as_ref().map(|p| p.display().to_string()));
+        push("--models-dir", self.models_dir.as_ref().map(|p| p.display().to_string()));
+        push("--ocr-threads", self.ocr_threads.map(|v| v.to_string()));
+        push("--model", self.model.clone());
+        push("--max-working-side-px", self.max_working_side_px.map(|v| v.to_string()));
+        push("--skip-pre-ocr-above", self.skip_pre_ocr_above.map(|v| v.to_string()));
+        push("--result-cache", self.result_cache.map(|v| v.to_string()));
+        push("--fast-path-threshold", self.fast_path_threshold.map(|v| v.to_string()));
+        push("--page-seg-mode", self.page_seg_mode.clone());
+        push("--database-url", self.database_url.clone());
+        push("--storage", self.storage.clone());
+        push("--max-image-pixels", self.max_image_pixels.map(|v| v.to_string()));
+        args
+    }
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>

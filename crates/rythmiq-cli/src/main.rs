@@ -225,7 +225,7 @@ fn main() -> anyhow::Result<()> {
                 p95_limit_secs: constraints.p95_latency_limit_secs,
                 error_rate_limit: constraints.error_rate_limit,
                 server_exe: std::env::current_exe()?,
-                server_args: global_args("loadtest"),
+                server_args: cli.overrides.to_args(),
             };
             runtime()?.block_on(loadtest(plan, output))
         }
@@ -311,15 +311,24 @@ fn report(
     let (md_path, html_path) = (output.with_extension("md"), output.with_extension("html"));
     std::fs::write(&md_path, &markdown).with_context(|| format!("writing {}", md_path.display()))?;
     std::fs::write(&html_path, render_html(&report)).with_context(|| format!("writing {}", html_path.display()))?;
-    print!("{markdown}");
-    println!("\nwrote {} and {}", md_path.display(), html_path.display());
+    // A short summary: the full Markdown is in the file (and on the HTML page).
+    let d = &report.decision;
+    println!(
+        "decision: {}{} ({:.4} CPU-s/doc, band {}, max {} docs/day)",
+        d.verdict.label(),
+        if d.provisional { " (provisional)" } else { "" },
+        report.cpu_seconds_per_doc,
+        report.cpu_band.label(),
+        report.max_sustainable_docs_per_day
+    );
+    for reason in &d.reasons {
+        println!("  - {reason}");
+    }
+    for missing in &d.missing {
+        println!("  missing: {missing}");
+    }
+    println!("wrote {} and {}", md_path.display(), html_path.display());
     Ok(())
-}
-
-/// The global flags before the subcommand (`rythmiq --model fast loadtest ...` -> `--model fast`): what a child
-/// `rythmiq` must get to run the configuration this command was given.
-fn global_args(subcommand: &str) -> Vec<String> {
-    std::env::args().skip(1).take_while(|a| a != subcommand).collect()
 }
 
 async fn loadtest(plan: rythmiq_loadtest::LoadTestPlan, output: PathBuf) -> anyhow::Result<()> {

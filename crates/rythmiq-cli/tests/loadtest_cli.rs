@@ -51,6 +51,10 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
         .output()
         .unwrap();
     assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let summary = String::from_utf8_lossy(&report.stdout);
+    assert!(summary.starts_with("decision: "), "a short summary, not the whole Markdown: {summary}");
+    assert!(summary.contains("report.md") && summary.contains("report.html"), "the files are named: {summary}");
+    assert!(!summary.contains("## 3."), "{summary}");
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(md.contains("3.3 Load Test Results"), "{md}");
     let load_section = &md[md.find("3.3 Load Test Results").unwrap()..md.find("## 4.").unwrap()];
