@@ -118,6 +118,18 @@ impl StageClock {
     }
 }
 
+/// Whether OpenMP may start helper threads in this process, so the clock must scan for them: when the configured OCR
+/// threads ask for more than one, or when the limit the OpenMP runtime actually obeys (`OMP_THREAD_LIMIT`, read once
+/// at process start; unset or unparsable means no limit) allows more than one. When config and environment
+/// disagree the scan is kept: it costs a `/proc` read per stage boundary, while skipping it would under-count.
+pub fn helpers_possible(configured_ocr_threads: u32) -> bool {
+    configured_ocr_threads > 1 || omp_limit_allows_helpers(std::env::var("OMP_THREAD_LIMIT").ok().as_deref())
+}
+
+fn omp_limit_allows_helpers(limit: Option<&str>) -> bool {
+    limit.and_then(|v| v.trim().parse::<u32>().ok()).is_none_or(|n| n > 1)
+}
+
 /// Runs `f` on a short-lived helper thread and books that thread's CPU to the calling thread, so the stage
 /// that asked for the help pays for it.
 pub fn on_helper_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -169,6 +181,15 @@ mod tests {
             }
         }
         std::hint::black_box(x)
+    }
+
+    #[test]
+    fn helpers_are_scanned_when_config_or_environment_allows_them() {
+        assert!(!omp_limit_allows_helpers(Some("1")));
+        assert!(omp_limit_allows_helpers(Some("2")));
+        assert!(omp_limit_allows_helpers(None), "unset: OpenMP uses every core");
+        assert!(omp_limit_allows_helpers(Some("lots")), "unparsable: OpenMP ignores it");
+        assert!(helpers_possible(2), "config asks for two threads");
     }
 
     #[test]

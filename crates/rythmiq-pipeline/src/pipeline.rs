@@ -52,7 +52,7 @@ impl Pipeline {
             .build()
             .map_err(|e| ConfigError(format!("cannot start the I/O runtime: {e}")))?;
         // OpenMP threads only exist when Tesseract may use more than one.
-        let clock = StageClock::for_current_thread(config.flags.ocr_threads > 1);
+        let clock = StageClock::for_current_thread(crate::cpu::helpers_possible(config.flags.ocr_threads));
         Ok(Pipeline {
             res: Resources {
                 config,
