@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod multipart;
 mod probes;
+pub mod process_metrics;
 mod sniff;
 pub mod telemetry;
 

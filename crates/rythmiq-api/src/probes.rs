@@ -72,7 +72,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
     }
     let (in_use, _open, max) = state.db.pool_stats();
     telemetry::db_pool(in_use, max);
-    let text = handle.render();
+    let text = telemetry::render(handle);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -599,8 +599,10 @@ async fn probes_and_metrics() {
     for needle in [
         "rythmiq_queue_depth{state=\"ready\"}",
         "rythmiq_queue_depth{state=\"dead_lettered\"}",
-        "rythmiq_cpu_hours_month_used",
-        "rythmiq_cpu_hours_month_budget",
+        "rythmiq_month_cpu_used_seconds",
+        "rythmiq_month_cpu_budget_seconds",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
         "rythmiq_http_requests_total{route=\"/v1/documents\",method=\"POST\",status=\"202\"}",
         "rythmiq_api_submissions_total{outcome=\"created\"}",
     ] {

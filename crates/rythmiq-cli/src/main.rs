@@ -522,8 +522,12 @@ fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHa
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
-            Matcher::Full("rythmiq_document_latency_seconds".into()),
+            Matcher::Full(rythmiq_worker::telemetry::DOCUMENT_LATENCY_SECONDS.into()),
             &rythmiq_worker::LATENCY_BUCKETS_SECS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(rythmiq_worker::telemetry::STAGE_CPU_SECONDS.into()),
+            &rythmiq_worker::STAGE_CPU_BUCKETS_SECS,
         )?
         .install_recorder()?;
     rythmiq_worker::describe_metrics();
@@ -592,9 +596,10 @@ async fn probes(addr: std::net::SocketAddr, handle: metrics_exporter_prometheus:
         )
         .route("/metrics", get(move || {
             let handle = metrics_handle.clone();
-            async move { handle.render() }
+            async move { rythmiq_api::telemetry::render(&handle) }
         }));
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    eprintln!("probes listening on http://{}", listener.local_addr()?);
     rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
     axum::serve(listener, app).await?;
     Ok(())

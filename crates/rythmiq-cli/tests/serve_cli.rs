@@ -78,7 +78,7 @@ fn serve_accepts_processes_and_returns_a_document() {
     let (code, metrics) = http(&addr, "GET", "/metrics", "text/plain", b"");
     assert_eq!(code, 200);
     assert!(metrics.contains("rythmiq_documents_total"), "{metrics}");
-    assert!(metrics.contains("rythmiq_stage_cpu_seconds_total"), "{metrics}");
+    assert!(metrics.contains("rythmiq_stage_cpu_seconds_sum"), "{metrics}");
 
     // SAFETY: signals our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

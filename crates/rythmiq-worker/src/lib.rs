@@ -11,8 +11,8 @@
 
 mod config;
 mod pool;
-mod telemetry;
+pub mod telemetry;
 
 pub use config::WorkerConfig;
 pub use pool::{run_workers, StoreFactory, WorkerSummary};
-pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS};
+pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS, STAGE_CPU_BUCKETS_SECS};

@@ -163,7 +163,7 @@ impl Slot {
                     continue;
                 }
             };
-            metrics::gauge!("rythmiq_jobs_in_flight").increment(1.0);
+            telemetry::job_in_flight(1.0);
             let span = tracing::info_span!(
                 "job",
                 job_id = %job.id(),
@@ -171,7 +171,7 @@ impl Slot {
                 worker_id = %self.worker_id
             );
             let finished = self.run_job(job).instrument(span).await;
-            metrics::gauge!("rythmiq_jobs_in_flight").decrement(1.0);
+            telemetry::job_in_flight(-1.0);
             if let Finished::Abandoned = finished {
                 break;
             }
