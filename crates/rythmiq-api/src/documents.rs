@@ -169,11 +169,18 @@ pub(crate) async fn submit(
     };
 
     let job = NewJob::new(input_key, content_sha256, state.config_hash.clone());
+    // The check above keeps a refused client from uploading; this one is the limit itself, atomic in the
+    // database, so simultaneous submissions cannot all pass the check and overfill the queue. (A refused
+    // document's bytes stay stored under their content hash: a retry reuses them.)
     let enqueued = state
         .db
-        .enqueue(&job)
+        .enqueue_bounded(&job, config.max_queue_depth)
         .await
-        .map_err(|err| ApiError::from_db(err, retry_after_secs, "enqueue"))?;
+        .map_err(|err| ApiError::from_db(err, retry_after_secs, "enqueue"))?
+        .ok_or_else(|| {
+            tracing::info!(max_queue_depth = config.max_queue_depth, "queue full at enqueue: submission refused");
+            ApiError::QueueFull { retry_after_secs }
+        })?;
     telemetry::document_submitted(!enqueued.created);
     let status = if enqueued.created {
         JobState::Queued

@@ -125,7 +125,7 @@ impl ApiError {
     pub(crate) fn from_db(err: DbError, retry_after_secs: u64, during: &'static str) -> ApiError {
         match err {
             DbError::Unavailable(_) => {
-                tracing::warn!(error = %err, during, "database unavailable");
+                tracing::warn!(error = %rythmiq_types::ErrorChain(&err), during, "database unavailable");
                 ApiError::Unavailable { retry_after_secs }
             }
             other => {
@@ -143,7 +143,7 @@ impl ApiError {
     ) -> ApiError {
         match err {
             StorageError::Unavailable(_) => {
-                tracing::warn!(error = %err, during, "storage unavailable");
+                tracing::warn!(error = %rythmiq_types::ErrorChain(&err), during, "storage unavailable");
                 ApiError::Unavailable { retry_after_secs }
             }
             other => {

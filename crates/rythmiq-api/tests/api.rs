@@ -390,6 +390,16 @@ async fn bearer_token_guards_v1_only() {
             .status,
         200
     );
+    // Unknown /v1 routes and wrong methods answer 401 like known ones without the token (the route table cannot
+    // be probed), and 404/405 with it.
+    assert_eq!(server.get("/v1/no-such-route", &[]).await.status, 401);
+    assert_eq!(server.get("/v1", &[]).await.status, 401);
+    assert_eq!(server.get("/v1/documents", &[]).await.status, 401);
+    assert_eq!(server.post(&format!("/v1/documents/{id}"), &[], b"").await.status, 401);
+    assert_eq!(server.get("/v1/no-such-route", &[("Authorization", &good)]).await.status, 404);
+    assert_eq!(server.get("/v1/documents", &[("Authorization", &good)]).await.status, 405);
+    // Outside /v1 an unknown route is a plain 404.
+    assert_eq!(server.get("/no-such-route", &[]).await.status, 404);
     // Probes and the scrape stay open: kubelets and Prometheus carry no token.
     assert_eq!(server.get("/healthz", &[]).await.status, 200);
     assert_eq!(server.get("/readyz", &[]).await.status, 200);
