@@ -623,7 +623,7 @@ async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::Sock
         let probe_db = db.clone();
         tokio::spawn(async move {
             if let Err(err) = probes(addr, handle, probe_db).await {
-                tracing::error!(error = format!("{err:#}"), "probe server failed");
+                tracing::error!(error = %format!("{err:#}"), "probe server failed");
             }
         });
     }
