@@ -35,6 +35,10 @@ pub struct ApiConfig {
     pub poll_hint_secs: u64,
     /// After the shutdown signal, how long requests in flight may take to finish before `serve` returns anyway.
     pub shutdown_grace_secs: u64,
+    /// Longest pause between two pieces of a request body before the request is answered 408 and dropped.
+    pub body_idle_timeout_secs: u64,
+    /// Longest time a whole request body may take to arrive (50 MiB at 1 MB/s is under a minute).
+    pub body_timeout_secs: u64,
 }
 
 /// 50 MiB: a 600 dpi A4 colour scan as PNG is about 30 MB; more is not a page.
@@ -52,6 +56,8 @@ impl Default for ApiConfig {
             input_prefix: "inputs/".to_string(),
             poll_hint_secs: 2,
             shutdown_grace_secs: 30,
+            body_idle_timeout_secs: 20,
+            body_timeout_secs: 300,
         }
     }
 }
@@ -68,6 +74,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("input_prefix", &self.input_prefix)
             .field("poll_hint_secs", &self.poll_hint_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .finish()
     }
 }
@@ -105,6 +113,9 @@ impl ApiConfig {
         }
         if self.poll_hint_secs == 0 {
             return invalid("poll_hint_secs must be at least 1");
+        }
+        if self.body_idle_timeout_secs == 0 || self.body_timeout_secs < self.body_idle_timeout_secs {
+            return invalid("body_idle_timeout_secs must be at least 1 and at most body_timeout_secs");
         }
         if let Some(token) = &self.auth_token {
             // An empty token would make `Authorization: Bearer ` a valid credential: a misconfiguration, not a

@@ -742,3 +742,33 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
         "waited {waited:?}"
     );
 }
+
+/// Issue 11, defect 5: a slow-loris body (a declared length, a few bytes, then silence) is answered 408 and the
+/// connection closed after `body_idle_timeout_secs`, instead of holding a slot (and its buffer) indefinitely.
+#[tokio::test]
+async fn a_stalled_body_times_out_with_408() {
+    use tokio::io::AsyncReadExt;
+    let fx = Fixture::local("slowloris").await;
+    let server = TestServer::start(fx.state(ApiConfig {
+        body_idle_timeout_secs: 1,
+        body_timeout_secs: 3,
+        ..test_config()
+    }))
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        MAX_BODY_BYTES - 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[0x89, b'P', b'N', b'G']).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the server held the stalled request for 20 s");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(fx.db.db.queue_depth().await.unwrap().pending(), 0);
+}
