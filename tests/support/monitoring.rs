@@ -113,8 +113,11 @@ pub fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)>
 /// `(` (a function or aggregation) and are not PromQL keywords or label lists of `by`/`on`/`ignoring`. Recording
 /// rules (with a `:`) are included.
 pub fn series_names(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: [&str; 12] =
-        ["by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf"];
+    // Operators and keywords, and the aggregations, which may be followed by `by (...)` before their parenthesis.
+    const KEYWORDS: [&str; 24] = [
+        "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf",
+        "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values",
+    ];
     let mut names = BTreeSet::new();
     let chars: Vec<char> = expr.chars().collect();
     let mut idx = 0;
