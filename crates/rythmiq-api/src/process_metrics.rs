@@ -133,13 +133,17 @@ mod tests {
         let sample = ProcessSample::read();
         let rss = sample.resident_memory_bytes.expect("VmRSS");
         assert!(rss > 1024 * 1024, "{rss}");
-        // Burn a little CPU so the counter is above zero on any clock-tick size.
+        // Burn CPU until the counter (clock-tick resolution) moves; on a loaded machine that takes longer than
+        // the same wall time would suggest, so the bound is generous.
         let mut x = 0u64;
         let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        let mut later = ProcessSample::read();
+        while later.cpu_seconds.unwrap() <= 0.0 && start.elapsed() < std::time::Duration::from_secs(30) {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            later = ProcessSample::read();
         }
-        let later = ProcessSample::read();
         assert!(later.cpu_seconds.unwrap() > 0.0, "{later:?}");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
         let started = later.start_time_seconds.unwrap();
