@@ -84,7 +84,9 @@ mod tests {
         for files in [POSTGRES, SQLITE] {
             let migrator = migrator(files).await.expect("resolve");
             let versions: Vec<i64> = migrator.iter().map(|m| m.version).collect();
-            assert_eq!(versions, (1..=files.len() as i64).collect::<Vec<_>>());
+            // Strictly increasing from 1; numbers are reserved per branch, so a gap can exist until a merge.
+            assert_eq!(versions.first(), Some(&1));
+            assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
         }
     }
 }
