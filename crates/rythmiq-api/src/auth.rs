@@ -10,14 +10,17 @@ use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState};
 
-/// Middleware: with a configured token, refuses requests whose `Authorization` is not `Bearer <token>` (401).
-/// Without one, lets everything through.
+/// Middleware: with a configured token, refuses requests under `/v1` whose `Authorization` is not
+/// `Bearer <token>` (401), whether or not the route exists. Without one, and outside `/v1` (probes, `/metrics`),
+/// lets everything through.
 pub(crate) async fn require_bearer(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(expected) = state.config.auth_token.as_deref() {
+    let path = request.uri().path();
+    let guarded = path == "/v1" || path.starts_with("/v1/");
+    if let Some(expected) = state.config.auth_token.as_deref().filter(|_| guarded) {
         let presented = request
             .headers()
             .get(header::AUTHORIZATION)

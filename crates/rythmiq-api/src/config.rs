@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize, Serializer};
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Address and port the server binds, e.g. `0.0.0.0:8000`.
+    /// Address and port the server binds. Default `127.0.0.1:8000` (loopback); containers set `0.0.0.0:8000`.
     pub listen_addr: SocketAddr,
+    /// Serve `/v1` without `auth_token` on a non-loopback address. Off: `serve` refuses to start that way, so an
+    /// open API is always an explicit choice (and it logs a warning when made). Loopback needs no choice.
+    pub allow_unauthenticated: bool,
     /// Largest accepted request body in bytes (document bytes, multipart form or JSON); larger answers 413.
     pub max_body_bytes: u64,
     /// Unfinished jobs (queued, backing off or running) at which `POST /v1/documents` starts answering 429 rather
@@ -32,6 +35,10 @@ pub struct ApiConfig {
     pub poll_hint_secs: u64,
     /// After the shutdown signal, how long requests in flight may take to finish before `serve` returns anyway.
     pub shutdown_grace_secs: u64,
+    /// Longest pause between two pieces of a request body before the request is answered 408 and dropped.
+    pub body_idle_timeout_secs: u64,
+    /// Longest time a whole request body may take to arrive (50 MiB at 1 MB/s is under a minute).
+    pub body_timeout_secs: u64,
 }
 
 /// 50 MiB: a 600 dpi A4 colour scan as PNG is about 30 MB; more is not a page.
@@ -40,7 +47,8 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 50 * 1024 * 1024;
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
-            listen_addr: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            allow_unauthenticated: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_queue_depth: 1000,
             retry_after_secs: 30,
@@ -48,6 +56,8 @@ impl Default for ApiConfig {
             input_prefix: "inputs/".to_string(),
             poll_hint_secs: 2,
             shutdown_grace_secs: 30,
+            body_idle_timeout_secs: 20,
+            body_timeout_secs: 300,
         }
     }
 }
@@ -56,6 +66,7 @@ impl std::fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiConfig")
             .field("listen_addr", &self.listen_addr)
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_queue_depth", &self.max_queue_depth)
             .field("retry_after_secs", &self.retry_after_secs)
@@ -63,6 +74,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("input_prefix", &self.input_prefix)
             .field("poll_hint_secs", &self.poll_hint_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .finish()
     }
 }
@@ -101,10 +114,13 @@ impl ApiConfig {
         if self.poll_hint_secs == 0 {
             return invalid("poll_hint_secs must be at least 1");
         }
+        if self.body_idle_timeout_secs == 0 || self.body_timeout_secs < self.body_idle_timeout_secs {
+            return invalid("body_idle_timeout_secs must be at least 1 and at most body_timeout_secs");
+        }
         if let Some(token) = &self.auth_token {
             // An empty token would make `Authorization: Bearer ` a valid credential: a misconfiguration, not a
             // choice. Whitespace or control characters cannot survive an HTTP header.
-            if token.is_empty() {
+            if token.trim().is_empty() {
                 return invalid(
                     "auth_token must not be empty (unset it to disable authentication)",
                 );
@@ -121,6 +137,23 @@ impl ApiConfig {
         }
         Ok(())
     }
+
+    /// Whether serving on `bound` is allowed: without a token, only on loopback or with `allow_unauthenticated`.
+    /// `serve` calls it with the address it actually bound. `Ok(true)`: allowed but open to the network (the
+    /// caller warns).
+    pub fn check_exposure(&self, bound: SocketAddr) -> Result<bool, ConfigError> {
+        if self.auth_token.is_some() || bound.ip().is_loopback() {
+            return Ok(false);
+        }
+        if self.allow_unauthenticated {
+            return Ok(true);
+        }
+        Err(ConfigError(format!(
+            "refusing to serve /v1 without authentication on {bound}, which is not a loopback address: set \
+             RYTHMIQ_API_TOKEN (or [api] auth_token), listen on 127.0.0.1, or choose an open API explicitly \
+             with --allow-unauthenticated (RYTHMIQ_ALLOW_UNAUTHENTICATED=true, [api] allow_unauthenticated)"
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +166,20 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.listen_addr.port(), 8000);
         assert_eq!(config.max_body_bytes, 50 << 20);
+    }
+
+    #[test]
+    fn an_open_api_off_loopback_is_an_explicit_choice() {
+        let open = ApiConfig::default();
+        let public: SocketAddr = "0.0.0.0:8000".parse().unwrap();
+        assert_eq!(open.check_exposure("127.0.0.1:8000".parse().unwrap()).unwrap(), false);
+        assert_eq!(open.check_exposure("[::1]:8000".parse().unwrap()).unwrap(), false);
+        let err = open.check_exposure(public).unwrap_err().to_string();
+        assert!(err.contains("0.0.0.0:8000") && err.contains("RYTHMIQ_API_TOKEN"), "{err}");
+        let chosen = ApiConfig { allow_unauthenticated: true, ..ApiConfig::default() };
+        assert_eq!(chosen.check_exposure(public).unwrap(), true);
+        let with_token = ApiConfig { auth_token: Some("t0ken".into()), ..ApiConfig::default() };
+        assert_eq!(with_token.check_exposure(public).unwrap(), false);
     }
 
     #[test]
@@ -170,6 +217,10 @@ mod tests {
             },
             ApiConfig {
                 auth_token: Some("has a space in it ok".into()),
+                ..ApiConfig::default()
+            },
+            ApiConfig {
+                auth_token: Some("  \t ".into()),
                 ..ApiConfig::default()
             },
             ApiConfig {

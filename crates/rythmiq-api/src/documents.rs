@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::rejection::PathRejection;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::sniff::{self, BodyKind};
-use crate::{multipart, telemetry, ApiError, AppState};
+use crate::{multipart, telemetry, ApiConfig, ApiError, AppState};
 
 /// The JSON form of a submission: an object already in the service's bucket.
 #[derive(Deserialize)]
@@ -114,7 +115,7 @@ pub(crate) async fn submit(
         return Err(ApiError::QueueFull { retry_after_secs });
     }
 
-    let body = read_body(body, config.max_body_bytes, declared_len_opt).await?;
+    let body = read_body(body, config).await?;
     if body.is_empty() {
         return Err(ApiError::EmptyBody);
     }
@@ -169,11 +170,18 @@ pub(crate) async fn submit(
     };
 
     let job = NewJob::new(input_key, content_sha256, state.config_hash.clone());
+    // The check above keeps a refused client from uploading; this one is the limit itself, atomic in the
+    // database, so simultaneous submissions cannot all pass the check and overfill the queue. (A refused
+    // document's bytes stay stored under their content hash: a retry reuses them.)
     let enqueued = state
         .db
-        .enqueue(&job)
+        .enqueue_bounded(&job, config.max_queue_depth)
         .await
-        .map_err(|err| ApiError::from_db(err, retry_after_secs, "enqueue"))?;
+        .map_err(|err| ApiError::from_db(err, retry_after_secs, "enqueue"))?
+        .ok_or_else(|| {
+            tracing::info!(max_queue_depth = config.max_queue_depth, "queue full at enqueue: submission refused");
+            ApiError::QueueFull { retry_after_secs }
+        })?;
     telemetry::document_submitted(!enqueued.created);
     let status = if enqueued.created {
         JobState::Queued
@@ -214,14 +222,21 @@ pub(crate) async fn submit(
 
 /// Reads the whole body, failing with 413 as soon as it passes `max_body_bytes` (a chunked upload declares no
 /// length, so the declared-length check alone is not enough).
-async fn read_body(
-    mut body: Body,
-    max_body_bytes: u64,
-    declared_len_opt: Option<u64>,
-) -> Result<Vec<u8>, ApiError> {
-    // The declared length is at most the limit here; trusting it for the allocation is therefore bounded.
-    let mut bytes = Vec::with_capacity(declared_len_opt.unwrap_or(0) as usize);
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+async fn read_body(mut body: Body, config: &ApiConfig) -> Result<Vec<u8>, ApiError> {
+    let max_body_bytes = config.max_body_bytes;
+    // The buffer grows with what arrives, never with what the client declared: a slow client declaring 50 MiB
+    // reserves nothing up front.
+    let mut bytes = Vec::new();
+    let idle = Duration::from_secs(config.body_idle_timeout_secs);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(config.body_timeout_secs);
+    loop {
+        let wait = idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let Ok(frame_opt) = tokio::time::timeout(wait, next).await else {
+            tracing::info!(received = bytes.len(), "request body timed out");
+            return Err(ApiError::RequestTimeout);
+        };
+        let Some(frame) = frame_opt else { break };
         let frame = frame.map_err(|_| {
             ApiError::InvalidRequest("the request body could not be read".to_string())
         })?;

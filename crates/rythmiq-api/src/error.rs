@@ -58,6 +58,10 @@ pub enum ApiError {
     /// 422 `access_denied`: the store refuses to read the object named by `s3_uri`.
     #[error("the object named by s3_uri cannot be read with the service's credentials")]
     InputAccessDenied,
+    /// 408 `request_timeout`: the body stalled longer than `body_idle_timeout_secs` or took longer than
+    /// `body_timeout_secs` in all (a slow-loris client holds nothing for long).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 429 `queue_full`, with `Retry-After`.
     #[error("the queue is full; retry later")]
     QueueFull { retry_after_secs: u64 },
@@ -83,6 +87,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady | ApiError::DeadLettered => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UnsupportedFormat
             | ApiError::InvalidS3Uri(_)
@@ -109,6 +114,7 @@ impl ApiError {
             ApiError::NotReady | ApiError::NotReadyToServe(_) => "not_ready",
             ApiError::DeadLettered => "dead_lettered",
             ApiError::TooLarge { .. } => "too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::UnsupportedFormat => "unsupported_format",
             ApiError::InvalidS3Uri(_) => "invalid_s3_uri",
@@ -125,7 +131,7 @@ impl ApiError {
     pub(crate) fn from_db(err: DbError, retry_after_secs: u64, during: &'static str) -> ApiError {
         match err {
             DbError::Unavailable(_) => {
-                tracing::warn!(error = %err, during, "database unavailable");
+                tracing::warn!(error = %rythmiq_types::ErrorChain(&err), during, "database unavailable");
                 ApiError::Unavailable { retry_after_secs }
             }
             other => {
@@ -143,7 +149,7 @@ impl ApiError {
     ) -> ApiError {
         match err {
             StorageError::Unavailable(_) => {
-                tracing::warn!(error = %err, during, "storage unavailable");
+                tracing::warn!(error = %rythmiq_types::ErrorChain(&err), during, "storage unavailable");
                 ApiError::Unavailable { retry_after_secs }
             }
             other => {

@@ -13,6 +13,7 @@ mod documents;
 mod error;
 mod multipart;
 mod probes;
+pub mod process_metrics;
 mod sniff;
 pub mod telemetry;
 
@@ -90,22 +91,22 @@ impl std::fmt::Debug for AppState {
 pub fn router(state: AppState) -> Router {
     telemetry::describe();
     let state = Arc::new(state);
-    // route_layer: auth runs only for matched /v1 routes, before their handlers read a byte of the body.
-    let v1 = Router::new()
+    // Auth is a layer on the whole router, keyed on the path prefix, not a route_layer: it runs before routing, so
+    // an unknown /v1 path or a wrong method answers 401 like a known one, and the route table cannot be mapped
+    // without the token. It still runs before a handler reads a byte of the body.
+    Router::new()
         .route("/v1/documents", post(documents::submit))
         .route("/v1/documents/{id}", get(documents::status))
         .route("/v1/documents/{id}/result", get(documents::result))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bearer,
-        ));
-    Router::new()
-        .merge(v1)
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ))
         .layer(middleware::from_fn(count_request))
         .with_state(state)
 }
@@ -155,12 +156,22 @@ pub async fn serve(
         .config
         .validate()
         .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    let addr = listener.local_addr()?;
+    let exposed = state
+        .config
+        .check_exposure(addr)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    if exposed {
+        tracing::warn!(
+            %addr,
+            "api serving /v1 WITHOUT authentication on a non-loopback address (allow_unauthenticated is set)"
+        );
+    }
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let upkeep_opt = state
         .prometheus
         .clone()
         .map(|handle| telemetry::spawn_upkeep(handle, UPKEEP_INTERVAL));
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, "api listening");
 
     // axum waits for every connection to finish after the signal; a client that never finishes its request would

@@ -33,7 +33,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Result<Respons
     match tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.queue_depth()).await {
         Ok(Ok(_)) => Ok(Json(json!({ "status": "ready" })).into_response()),
         Ok(Err(err)) => {
-            tracing::warn!(error = %err, "readiness: database check failed");
+            tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "readiness: database check failed");
             Err(ApiError::NotReadyToServe("database unavailable"))
         }
         Err(_) => {
@@ -57,7 +57,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
     };
     match tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.queue_depth()).await {
         Ok(Ok(depth)) => telemetry::queue_depth(&depth),
-        Ok(Err(err)) => tracing::warn!(error = %err, "metrics: queue depth unavailable"),
+        Ok(Err(err)) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "metrics: queue depth unavailable"),
         Err(_) => tracing::warn!("metrics: queue depth timed out"),
     }
     match tokio::time::timeout(
@@ -67,12 +67,12 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
     .await
     {
         Ok(Ok(usage)) => telemetry::monthly_usage(&usage),
-        Ok(Err(err)) => tracing::warn!(error = %err, "metrics: monthly usage unavailable"),
+        Ok(Err(err)) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "metrics: monthly usage unavailable"),
         Err(_) => tracing::warn!("metrics: monthly usage timed out"),
     }
     let (in_use, _open, max) = state.db.pool_stats();
     telemetry::db_pool(in_use, max);
-    let text = handle.render();
+    let text = telemetry::render(handle);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -17,12 +17,13 @@ pub const SUBMISSIONS_TOTAL: &str = "rythmiq_api_submissions_total";
 /// Gauge `{state}`: jobs per queue state (`ready`, `delayed`, `running`, `dead_lettered`), read from the database
 /// when `/metrics` is scraped.
 pub const QUEUE_DEPTH: &str = "rythmiq_queue_depth";
-/// Database pool connections, by state (`in_use`, `max`).
+/// Gauge `{state}`: database pool connections (`in_use`, `max`).
 pub const DB_POOL_CONNECTIONS: &str = "rythmiq_db_pool_connections";
-/// Gauge: CPU-hours spent this UTC month (every process's `cpu_metrics` rows), read when `/metrics` is scraped.
-pub const CPU_HOURS_MONTH_USED: &str = "rythmiq_cpu_hours_month_used";
-/// Gauge: the monthly CPU budget in hours (the stored setting).
-pub const CPU_HOURS_MONTH_BUDGET: &str = "rythmiq_cpu_hours_month_budget";
+/// Gauge: CPU seconds spent this UTC month (every process's `cpu_metrics` rows), read when `/metrics` is scraped.
+/// Seconds, the base unit, like every other time in the exposition (the database stores hours).
+pub const MONTH_CPU_USED_SECONDS: &str = "rythmiq_month_cpu_used_seconds";
+/// Gauge: the monthly CPU budget in seconds (the stored setting, hours x 3600).
+pub const MONTH_CPU_BUDGET_SECONDS: &str = "rythmiq_month_cpu_budget_seconds";
 
 /// Registers help texts and units. Idempotent; `router()` calls it, after the binary installed the recorder.
 pub fn describe() {
@@ -42,10 +43,20 @@ pub fn describe() {
         "Jobs per queue state: ready, delayed (backing off), running, dead_lettered."
     );
     describe_gauge!(
-        CPU_HOURS_MONTH_USED,
-        "CPU-hours spent on documents this UTC month."
+        DB_POOL_CONNECTIONS,
+        Unit::Count,
+        "Database pool connections: in_use, and the pool's max."
     );
-    describe_gauge!(CPU_HOURS_MONTH_BUDGET, "Monthly CPU budget in hours.");
+    describe_gauge!(
+        MONTH_CPU_USED_SECONDS,
+        Unit::Seconds,
+        "CPU seconds spent on documents this UTC month, from the cpu_metrics table."
+    );
+    describe_gauge!(
+        MONTH_CPU_BUDGET_SECONDS,
+        Unit::Seconds,
+        "Monthly CPU budget in seconds (the stored setting)."
+    );
 }
 
 /// A request was answered. `route` is the matched route template or `unmatched`.
@@ -82,8 +93,19 @@ pub fn db_pool(in_use: u32, max: u32) {
 
 /// This month's CPU use against the budget, as just read from the database.
 pub fn monthly_usage(usage: &MonthlyUsage) {
-    gauge!(CPU_HOURS_MONTH_USED).set(usage.cpu_hours_used);
-    gauge!(CPU_HOURS_MONTH_BUDGET).set(usage.budget_cpu_hours);
+    gauge!(MONTH_CPU_USED_SECONDS).set(usage.cpu_hours_used * 3600.0);
+    gauge!(MONTH_CPU_BUDGET_SECONDS).set(usage.budget_cpu_hours * 3600.0);
+}
+
+/// The Prometheus exposition of this process: the recorder's families followed by the standard process metrics
+/// ([`crate::process_metrics`]). Both `serve`'s `/metrics` and a worker's probe server answer with this.
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    crate::process_metrics::render_into(&mut text);
+    text
 }
 
 /// Runs `run_upkeep()` on `handle` every `interval` until the task is aborted. Without the exporter's HTTP

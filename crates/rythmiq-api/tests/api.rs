@@ -390,6 +390,16 @@ async fn bearer_token_guards_v1_only() {
             .status,
         200
     );
+    // Unknown /v1 routes and wrong methods answer 401 like known ones without the token (the route table cannot
+    // be probed), and 404/405 with it.
+    assert_eq!(server.get("/v1/no-such-route", &[]).await.status, 401);
+    assert_eq!(server.get("/v1", &[]).await.status, 401);
+    assert_eq!(server.get("/v1/documents", &[]).await.status, 401);
+    assert_eq!(server.post(&format!("/v1/documents/{id}"), &[], b"").await.status, 401);
+    assert_eq!(server.get("/v1/no-such-route", &[("Authorization", &good)]).await.status, 404);
+    assert_eq!(server.get("/v1/documents", &[("Authorization", &good)]).await.status, 405);
+    // Outside /v1 an unknown route is a plain 404.
+    assert_eq!(server.get("/no-such-route", &[]).await.status, 404);
     // Probes and the scrape stay open: kubelets and Prometheus carry no token.
     assert_eq!(server.get("/healthz", &[]).await.status, 200);
     assert_eq!(server.get("/readyz", &[]).await.status, 200);
@@ -599,8 +609,10 @@ async fn probes_and_metrics() {
     for needle in [
         "rythmiq_queue_depth{state=\"ready\"}",
         "rythmiq_queue_depth{state=\"dead_lettered\"}",
-        "rythmiq_cpu_hours_month_used",
-        "rythmiq_cpu_hours_month_budget",
+        "rythmiq_month_cpu_used_seconds",
+        "rythmiq_month_cpu_budget_seconds",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
         "rythmiq_http_requests_total{route=\"/v1/documents\",method=\"POST\",status=\"202\"}",
         "rythmiq_api_submissions_total{outcome=\"created\"}",
     ] {
@@ -729,4 +741,34 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
         "waited {waited:?}"
     );
+}
+
+/// Issue 11, defect 5: a slow-loris body (a declared length, a few bytes, then silence) is answered 408 and the
+/// connection closed after `body_idle_timeout_secs`, instead of holding a slot (and its buffer) indefinitely.
+#[tokio::test]
+async fn a_stalled_body_times_out_with_408() {
+    use tokio::io::AsyncReadExt;
+    let fx = Fixture::local("slowloris").await;
+    let server = TestServer::start(fx.state(ApiConfig {
+        body_idle_timeout_secs: 1,
+        body_timeout_secs: 3,
+        ..test_config()
+    }))
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        MAX_BODY_BYTES - 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[0x89, b'P', b'N', b'G']).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the server held the stalled request for 20 s");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(fx.db.db.queue_depth().await.unwrap().pending(), 0);
 }

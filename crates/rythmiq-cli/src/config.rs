@@ -68,6 +68,9 @@ pub struct Overrides {
     /// Object storage: `s3://bucket/prefix` or a directory. Also `RYTHMIQ_STORAGE`.
     #[arg(long, global = true)]
     pub storage: Option<String>,
+    /// Log lines on stderr: `text` (colour only on a terminal without NO_COLOR) or `json` (one object a line).
+    #[arg(long, global = true, env = "RYTHMIQ_LOG_FORMAT")]
+    pub log_format: Option<String>,
     /// Images with more pixels than this are refused from their header.
     #[arg(long, global = true)]
     pub max_image_pixels: Option<u64>,
@@ -166,8 +169,13 @@ impl Config {
         if let Some(v) = env_parse::<String>("RYTHMIQ_STORAGE")? {
             config.storage.location = Some(v);
         }
-        if let Some(v) = env_parse::<String>("RYTHMIQ_API_TOKEN")? {
+        // Set means set: an empty or blank token is refused by `ApiConfig::validate` rather than read as "no
+        // authentication" (an unset variable is the only way to run without a token).
+        if let Ok(v) = std::env::var("RYTHMIQ_API_TOKEN") {
             config.api.auth_token = Some(v);
+        }
+        if let Some(v) = env_parse("RYTHMIQ_ALLOW_UNAUTHENTICATED")? {
+            config.api.allow_unauthenticated = v;
         }
         if let Some(v) = env_parse("RYTHMIQ_LISTEN_ADDR")? {
             config.api.listen_addr = v;
@@ -231,6 +239,14 @@ impl Config {
     /// The storage location: configured, or the local store under the data directory.
     pub fn storage_location(&self) -> String {
         self.storage.location.clone().unwrap_or_else(|| self.data_dir().join("store").display().to_string())
+    }
+
+    /// The database for the start-up banner: the URL with its password masked, or the embedded file.
+    pub fn database_description(&self) -> String {
+        match &self.database.url {
+            Some(url) => mask_password(url),
+            None => format!("sqlite:{}", self.database.sqlite_path.display()),
+        }
     }
 
     /// The config as TOML with secrets masked (database password).

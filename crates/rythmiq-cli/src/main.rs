@@ -1,6 +1,7 @@
 //! `rythmiq`: the only place that parses argv, resolves the config and installs the global log subscriber.
 
 mod config;
+mod logging;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -155,9 +156,13 @@ enum Command {
     Migrate,
     /// Run the HTTP API (port 8000) and an in-process worker pool: the single-node deployment.
     Serve {
-        /// Listen address (default from config: 0.0.0.0:8000).
+        /// Listen address (default from config: 127.0.0.1:8000).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Serve /v1 without a token on a non-loopback address (also RYTHMIQ_ALLOW_UNAUTHENTICATED=true or
+        /// `[api] allow_unauthenticated`): refused unless chosen explicitly.
+        #[arg(long)]
+        allow_unauthenticated: bool,
         /// Worker slots in this process (0: one per core).
         #[arg(long)]
         concurrency: Option<usize>,
@@ -170,9 +175,10 @@ enum Command {
         /// Exit once the queue is empty instead of waiting for more work (batch runs, tests).
         #[arg(long)]
         drain: bool,
-        /// Where /healthz, /readyz and /metrics are served for the pod's probes and Prometheus.
-        #[arg(long, default_value = "0.0.0.0:9100")]
-        metrics_addr: std::net::SocketAddr,
+        /// Where /healthz, /readyz and /metrics are served for the pod's probes and Prometheus (default
+        /// 127.0.0.1:9100; containers set 0.0.0.0:9100). With --drain, no probe server unless this is given.
+        #[arg(long, env = "RYTHMIQ_METRICS_ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
 }
 
@@ -180,13 +186,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::resolve(&cli.overrides)?;
     ensure_omp_thread_limit(config.pipeline.flags.ocr_threads)?;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    let log_format = logging::LogFormat::parse(cli.overrides.log_format.as_deref())?;
+    logging::init(log_format);
     match cli.command {
         Command::Bench { count, output, corpus, compare: true, with_configs, .. } => {
             compare(&config, count, output, corpus, with_configs)
@@ -256,8 +257,9 @@ fn main() -> anyhow::Result<()> {
             }
             runtime()?.block_on(worker(config, drain, metrics_addr))
         }
-        Command::Serve { listen, concurrency } => {
+        Command::Serve { listen, concurrency, allow_unauthenticated } => {
             let mut config = config;
+            config.api.allow_unauthenticated |= allow_unauthenticated;
             if let Some(addr) = listen {
                 config.api.listen_addr = addr;
             }
@@ -414,8 +416,12 @@ fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHa
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
-            Matcher::Full("rythmiq_document_latency_seconds".into()),
+            Matcher::Full(rythmiq_worker::telemetry::DOCUMENT_LATENCY_SECONDS.into()),
             &rythmiq_worker::LATENCY_BUCKETS_SECS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(rythmiq_worker::telemetry::STAGE_CPU_SECONDS.into()),
+            &rythmiq_worker::STAGE_CPU_BUCKETS_SECS,
         )?
         .install_recorder()?;
     rythmiq_worker::describe_metrics();
@@ -434,6 +440,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let store = uri.open(&config.storage.s3)?;
+    let store_description = store.describe();
     let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
     state.prometheus = Some(handle);
     state.s3_bucket = s3_bucket;
@@ -442,6 +449,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.api.listen_addr)
         .await
         .with_context(|| format!("binding {}", config.api.listen_addr))?;
+    banner(&config, "serve", Some(listener.local_addr()?.to_string()), &store_description).print(logging::format());
     eprintln!("serving with flags {}", config.pipeline.flags.label());
     eprintln!("listening on http://{}", listener.local_addr()?);
     let workers = tokio::spawn(rythmiq_worker::run_workers(
@@ -465,22 +473,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn worker(config: Config, drain: bool, metrics_addr: std::net::SocketAddr) -> anyhow::Result<()> {
+async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
     let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    // The API's own probe handlers (no /v1 routes): one /readyz and /metrics for both kinds of pod.
     let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
     let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
     state.prometheus = Some(handle.clone());
     let ready = state.ready.clone();
-    let listener = tokio::net::TcpListener::bind(metrics_addr).await.with_context(|| format!("binding {metrics_addr}"))?;
-    rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
-    tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, rythmiq_api::probe_router(state)).await {
-            tracing::error!(error = %err, "probe server failed");
-        }
-    });
+    // A batch run (--drain) has nobody probing it: no listener unless asked for.
+    let probe_addr = match (metrics_addr, drain) {
+        (Some(addr), _) => Some(addr),
+        (None, false) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9100))),
+        (None, true) => None,
+    };
+    if let Some(addr) = probe_addr {
+        // The API's own probe handlers (no /v1 routes): one /readyz and /metrics for both kinds of pod.
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        eprintln!("probes listening on http://{}", listener.local_addr()?);
+        rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, rythmiq_api::probe_router(state)).await {
+                tracing::error!(error = %format!("{err:#}"), "probe server failed");
+            }
+        });
+    }
+    let storage = config.storage_location();
+    banner(&config, "worker", probe_addr.map(|a| a.to_string()), &storage).print(logging::format());
     let mut shutdown = shutdown_signal();
     if drain {
         shutdown = rythmiq_worker::drain_when_idle(db.clone(), shutdown);
@@ -494,6 +513,21 @@ async fn worker(config: Config, drain: bool, metrics_addr: std::net::SocketAddr)
         summary.succeeded, summary.failed, summary.dead_lettered, summary.released, summary.stale
     );
     Ok(())
+}
+
+/// The start-up banner of `serve` and `worker`: database, storage, model, engines and worker slots, one line.
+fn banner(config: &Config, command: &'static str, listen: Option<String>, storage: &str) -> logging::Banner {
+    let flags = &config.pipeline.flags;
+    let slots = config.worker.threads();
+    logging::Banner {
+        command,
+        database: config.database_description(),
+        storage: storage.to_string(),
+        model: format!("{} ({})", flags.model.as_str(), config.pipeline.models_dir.join(flags.model.as_str()).display()),
+        engines: format!("tesseract {} x{slots}", rythmiq_ocr::tesseract_version()),
+        worker_slots: slots,
+        listen,
+    }
 }
 
 /// Tesseract's OpenMP runtime reads `OMP_THREAD_LIMIT` and `OMP_WAIT_POLICY` once, when the process starts; setting

@@ -78,7 +78,7 @@ fn serve_accepts_processes_and_returns_a_document() {
     let (code, metrics) = http(&addr, "GET", "/metrics", "text/plain", b"");
     assert_eq!(code, 200);
     assert!(metrics.contains("rythmiq_documents_total"), "{metrics}");
-    assert!(metrics.contains("rythmiq_stage_cpu_seconds_total"), "{metrics}");
+    assert!(metrics.contains("rythmiq_stage_cpu_seconds_sum"), "{metrics}");
 
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let exit = child.wait().unwrap();

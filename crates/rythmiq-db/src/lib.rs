@@ -40,6 +40,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+/// How many times a job's worker may be lost (lease expired: SIGKILL, OOM kill, pod eviction, node loss) before
+/// the job is dead-lettered as `interrupted`. Separate from, and larger than, the failure allowance
+/// (`max_attempts`, 5 by default): an interruption says nothing about the document, but a document that kills
+/// every worker that touches it must still end. Passed to each dialect's claim statement as a parameter.
+pub const MAX_INTERRUPTIONS: u32 = 10;
+
 pub use backoff::Backoff;
 pub use error::DbError;
 pub use job::{
@@ -269,10 +275,33 @@ impl Database {
         Ok(enqueued)
     }
 
+    /// `enqueue`, unless `max_pending` or more jobs are unfinished (queued, backing off or running): then `None`
+    /// and nothing is written. Atomic under concurrency on both backends, so N simultaneous calls against room for
+    /// k accept exactly k (PostgreSQL: the count and the insert run under one transaction-scoped advisory lock;
+    /// SQLite: one `INSERT ... SELECT ... WHERE count < max` statement, which holds the single write lock from
+    /// its first step). A duplicate of an existing job is always answered (`created: false`), full or not: it adds
+    /// nothing to the queue.
+    pub async fn enqueue_bounded(&self, job: &NewJob, max_pending: u64) -> Result<Option<Enqueued>, DbError> {
+        if job.max_attempts == 0 {
+            return Err(DbError::Invalid("max_attempts must be at least 1".into()));
+        }
+        let max_pending = i64::try_from(max_pending).map_err(|_| DbError::Invalid("max_pending".into()))?;
+        let enqueued_opt = match &self.inner.backend {
+            Backend::Postgres(pool) => pg::enqueue_bounded(pool, job, max_pending).await?,
+            Backend::Sqlite(pool) => sqlite::enqueue_bounded(pool, job, max_pending).await?,
+        };
+        if enqueued_opt.as_ref().is_some_and(|e| e.created) {
+            self.inner.wake.notify_waiters();
+        }
+        Ok(enqueued_opt)
+    }
+
     /// Takes the next claimable job (highest priority, then oldest): a queued job whose `run_after` has come, or a
-    /// running job whose lease expired (its worker died). The claim counts an attempt, issues a new attempt token
-    /// and leases the job to `worker_id` for `lease`. A job whose lease expired on its last attempt is
-    /// dead-lettered (`interrupted`) instead of being handed out again.
+    /// running job whose lease expired (its worker died). The claim issues a new attempt token and leases the job
+    /// to `worker_id` for `lease`. A queued job's claim counts an attempt (against `max_attempts`); a reclaim after
+    /// a lost worker does not: it re-runs the interrupted attempt and counts an interruption instead (against
+    /// [`MAX_INTERRUPTIONS`]), so crashes and evictions alone never use up a job's attempts. A job whose worker
+    /// was lost for the `MAX_INTERRUPTIONS`-th time is dead-lettered (`interrupted`) instead of handed out again.
     pub async fn claim(&self, worker_id: &str, lease: Duration) -> Result<Option<ClaimedJob>, DbError> {
         let lease_secs = lease_secs(lease)?;
         match &self.inner.backend {

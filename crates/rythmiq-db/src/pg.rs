@@ -214,26 +214,68 @@ pub(crate) async fn enqueue(pool: &PgPool, job: &NewJob) -> Result<Enqueued, DbE
     Err(DbError::Conflict("concurrent enqueue of the same idempotency key did not settle"))
 }
 
+/// The advisory-lock key that serialises bounded enqueues (`enqueue_bounded`): an arbitrary constant, "rythmiq"
+/// in ASCII folded into 63 bits, unlikely to collide with another application's key in the same database.
+const ENQUEUE_GATE_LOCK: i64 = 0x7279_7468_6d69_71;
+
+pub(crate) async fn enqueue_bounded(pool: &PgPool, job: &NewJob, max_pending: i64) -> Result<Option<Enqueued>, DbError> {
+    let key = job.idempotency_key();
+    let max_attempts = i32::try_from(job.max_attempts).map_err(|_| DbError::Invalid("max_attempts".into()))?;
+    let mut tx = pool.begin().await?;
+    // Held until commit or rollback: the next bounded enqueue counts after this one's insert is committed.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ENQUEUE_GATE_LOCK).execute(&mut *tx).await?;
+    if let Some(row) = sqlx::query("SELECT id FROM jobs WHERE idempotency_key = $1").bind(&key).fetch_optional(&mut *tx).await? {
+        tx.commit().await?;
+        return Ok(Some(Enqueued { id: JobId(row.try_get("id")?), created: false }));
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')")
+        .fetch_one(&mut *tx)
+        .await?;
+    if pending >= max_pending {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    // An unbounded enqueue of the same key can still race this one (it takes no lock): ENQUEUE answers either way.
+    let row = sqlx::query(ENQUEUE)
+        .bind(Uuid::new_v4())
+        .bind(&key)
+        .bind(&job.input_key)
+        .bind(&job.content_sha256)
+        .bind(&job.config_hash)
+        .bind(job.priority)
+        .bind(max_attempts)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    match row {
+        Some(row) => Ok(Some(Enqueued { id: JobId(row.try_get("id")?), created: row.try_get("created")? })),
+        None => Err(DbError::Conflict("concurrent enqueue of the same idempotency key did not settle")),
+    }
+}
+
 const CLAIM: &str = "\
 WITH reaped AS (
     UPDATE jobs
     SET status = 'dead', finished_at = now(), locked_by = NULL, locked_until = NULL,
-        error_kind = 'interrupted', error_message = 'lease expired on the last attempt'
+        interruptions = interruptions + 1,
+        error_kind = 'interrupted', error_message = 'worker lost (lease expired) too many times'
     WHERE id IN (SELECT id FROM jobs
-                 WHERE status = 'running' AND locked_until < now() AND attempts >= max_attempts
+                 WHERE status = 'running' AND locked_until < now() AND interruptions + 1 >= $3
                  FOR UPDATE SKIP LOCKED)
     RETURNING id
 ), next AS (
     SELECT id FROM jobs
     WHERE (status = 'queued' AND run_after <= now())
-       OR (status = 'running' AND locked_until < now() AND attempts < max_attempts)
+       OR (status = 'running' AND locked_until < now() AND interruptions + 1 < $3)
     ORDER BY priority DESC, run_after, enqueued_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
 UPDATE jobs AS j
 SET status = 'running',
-    attempts = j.attempts + 1,
+    -- A reclaim after a lost worker re-runs the interrupted attempt (same number) and counts an interruption.
+    attempts = CASE WHEN j.status = 'running' THEN j.attempts ELSE j.attempts + 1 END,
+    interruptions = CASE WHEN j.status = 'running' THEN j.interruptions + 1 ELSE j.interruptions END,
     attempt_token = j.attempt_token + 1,
     locked_by = $1,
     locked_until = now() + make_interval(secs => $2),
@@ -244,7 +286,12 @@ RETURNING j.id, j.attempt_token, j.attempts, j.max_attempts, j.input_key, j.cont
           j.priority, j.enqueued_at, j.locked_until";
 
 pub(crate) async fn claim(pool: &PgPool, worker_id: &str, lease_secs: f64) -> Result<Option<ClaimedJob>, DbError> {
-    let row_opt = sqlx::query(CLAIM).bind(worker_id).bind(lease_secs).fetch_optional(pool).await?;
+    let row_opt = sqlx::query(CLAIM)
+        .bind(worker_id)
+        .bind(lease_secs)
+        .bind(crate::MAX_INTERRUPTIONS as i32)
+        .fetch_optional(pool)
+        .await?;
     row_opt.map(|row| claimed_from_row(&row)).transpose()
 }
 
@@ -447,14 +494,14 @@ pub(crate) async fn listen(pool: PgPool, wake: Arc<Notify>) {
                     match listener.recv().await {
                         Ok(_) => wake.notify_waiters(),
                         Err(err) => {
-                            tracing::warn!(error = %err, "job notification listener failed; polling only");
+                            tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "job notification listener failed; polling only");
                             break;
                         }
                     }
                 },
-                Err(err) => tracing::warn!(error = %err, "LISTEN refused; polling only"),
+                Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "LISTEN refused; polling only"),
             },
-            Err(err) => tracing::warn!(error = %err, "job notification listener cannot connect; polling only"),
+            Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "job notification listener cannot connect; polling only"),
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

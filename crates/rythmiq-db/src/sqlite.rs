@@ -80,26 +80,67 @@ pub(crate) async fn enqueue(pool: &SqlitePool, job: &NewJob) -> Result<Enqueued,
     Ok(Enqueued { id: JobId(get_uuid(&row, "id")?), created: false })
 }
 
+pub(crate) async fn enqueue_bounded(pool: &SqlitePool, job: &NewJob, max_pending: i64) -> Result<Option<Enqueued>, DbError> {
+    let key = job.idempotency_key();
+    let now = ts(Utc::now());
+    // One statement: SQLite takes the database's single write lock when a writing statement starts, before the
+    // count is read, so no other insert can land between the count and this insert.
+    let inserted = sqlx::query(
+        "INSERT INTO jobs (id, idempotency_key, input_key, content_sha256, config_hash, priority, max_attempts,
+                           run_after, enqueued_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8
+         WHERE (SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')) < $9
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(JobId::new_random().to_string())
+    .bind(&key)
+    .bind(&job.input_key)
+    .bind(&job.content_sha256)
+    .bind(&job.config_hash)
+    .bind(job.priority)
+    .bind(i64::from(job.max_attempts))
+    .bind(&now)
+    .bind(max_pending)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok(Some(Enqueued { id: JobId(get_uuid(&row, "id")?), created: true }));
+    }
+    // Not inserted: a duplicate (answered whether or not the queue is full), or a full queue.
+    let existing = sqlx::query("SELECT id FROM jobs WHERE idempotency_key = $1").bind(&key).fetch_optional(pool).await?;
+    match existing {
+        Some(row) => Ok(Some(Enqueued { id: JobId(get_uuid(&row, "id")?), created: false })),
+        None => Ok(None),
+    }
+}
+
 pub(crate) async fn claim(pool: &SqlitePool, worker_id: &str, lease_secs: f64) -> Result<Option<ClaimedJob>, DbError> {
     let now_at = Utc::now();
     let now = ts(now_at);
     let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let max_interruptions = i64::from(crate::MAX_INTERRUPTIONS);
     sqlx::query(
         "UPDATE jobs
          SET status = 'dead', finished_at = $1, locked_by = NULL, locked_until = NULL,
-             error_kind = 'interrupted', error_message = 'lease expired on the last attempt'
-         WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts",
+             interruptions = interruptions + 1,
+             error_kind = 'interrupted', error_message = 'worker lost (lease expired) too many times'
+         WHERE status = 'running' AND locked_until < $1 AND interruptions + 1 >= $2",
     )
     .bind(&now)
+    .bind(max_interruptions)
     .execute(&mut *tx)
     .await?;
+    // A reclaim after a lost worker re-runs the interrupted attempt (same number) and counts an interruption.
     let row_opt = sqlx::query(
         "UPDATE jobs
-         SET status = 'running', attempts = attempts + 1, attempt_token = attempt_token + 1,
+         SET attempts = CASE WHEN status = 'running' THEN attempts ELSE attempts + 1 END,
+             interruptions = CASE WHEN status = 'running' THEN interruptions + 1 ELSE interruptions END,
+             status = 'running', attempt_token = attempt_token + 1,
              locked_by = $2, locked_until = $3, started_at = coalesce(started_at, $1)
          WHERE id = (SELECT id FROM jobs
                      WHERE (status = 'queued' AND run_after <= $1)
-                        OR (status = 'running' AND locked_until < $1 AND attempts < max_attempts)
+                        OR (status = 'running' AND locked_until < $1 AND interruptions + 1 < $4)
                      ORDER BY priority DESC, run_after, enqueued_at
                      LIMIT 1)
          RETURNING id, attempt_token, attempts, max_attempts, input_key, content_sha256, config_hash, priority,
@@ -108,6 +149,7 @@ pub(crate) async fn claim(pool: &SqlitePool, worker_id: &str, lease_secs: f64) -
     .bind(&now)
     .bind(worker_id)
     .bind(ts(lease_end(now_at, lease_secs)))
+    .bind(max_interruptions)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

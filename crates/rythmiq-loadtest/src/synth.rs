@@ -17,23 +17,27 @@ const IMAGE_ENDINGS: [&str; 5] = ["jpg", "jpeg", "png", "tif", "tiff"];
 
 /// Writes `count` distinct documents (and their `.gt.txt` when the source has one) into `out_dir`.
 pub fn synthesise(corpus_dir: &Path, out_dir: &Path, count: usize) -> anyhow::Result<SynthReport> {
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(corpus_dir)?
+    use anyhow::Context as _;
+    // Every I/O error names its path: `corpus synth` run from another folder must say which corpus it missed.
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(corpus_dir)
+        .with_context(|| format!("reading the corpus folder {} (pass --corpus DIR)", corpus_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_ENDINGS.contains(&e.to_ascii_lowercase().as_str())))
         .collect();
     sources.sort();
     anyhow::ensure!(!sources.is_empty(), "no JPEG, PNG or TIFF images in {}", corpus_dir.display());
-    std::fs::create_dir_all(out_dir)?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut files = Vec::with_capacity(count);
     for i in 0..count {
         let source = &sources[i % sources.len()];
         let ext = source.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_ascii_lowercase();
         let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("doc");
         let marker = format!("rythmiq-synth {i} of {stem}");
-        let bytes = mark(&std::fs::read(source)?, &ext, marker.as_bytes())?;
+        let read = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+        let bytes = mark(&read, &ext, marker.as_bytes()).with_context(|| format!("marking {}", source.display()))?;
         let name = format!("synth_{i:05}_{stem}.{ext}");
         let path = out_dir.join(&name);
-        std::fs::write(&path, bytes)?;
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         if let Ok(gt) = std::fs::read(corpus_dir.join(format!("{stem}.gt.txt"))) {
             std::fs::write(out_dir.join(format!("synth_{i:05}_{stem}.gt.txt")), gt)?;
         }
@@ -88,6 +92,14 @@ fn crc32(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_corpus_is_named_in_the_error() {
+        let out = std::env::temp_dir().join(format!("rythmiq-synth-missing-{}", std::process::id()));
+        let err = synthesise(Path::new("no/such/corpus-dir"), &out, 1).unwrap_err();
+        let chain = format!("{err:#}");
+        assert!(chain.contains("no/such/corpus-dir") && chain.contains("--corpus"), "{chain}");
+    }
 
     #[test]
     fn png_crc_matches_the_known_iend_value() {

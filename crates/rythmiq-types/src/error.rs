@@ -116,3 +116,35 @@ impl PipelineError {
         PipelineError { kind, message: message.into() }
     }
 }
+
+/// Displays an error with its whole `source()` chain, `outer: cause: root cause`, like anyhow's `{:#}`: for log
+/// fields (`error = %ErrorChain(&err)`), where `%err` alone would print only the outermost message ("database
+/// unavailable") and lose the reason.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::ErrorChain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database unavailable")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn prints_every_cause() {
+        let err = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+        assert_eq!(ErrorChain(&err).to_string(), "database unavailable: connection refused");
+    }
+}

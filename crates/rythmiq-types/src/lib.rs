@@ -5,7 +5,7 @@ mod flags;
 mod result;
 mod stage;
 
-pub use error::{ErrorKind, PipelineError};
+pub use error::{ErrorChain, ErrorKind, PipelineError};
 pub use flags::{ModelKind, OptimisationFlags};
 pub use result::{
     BBox, Block, Line, ModelInfo, Page, QualityFeatures, ResultDocument, Word, RESULT_SCHEMA_VERSION,

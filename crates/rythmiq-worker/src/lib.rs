@@ -12,9 +12,9 @@
 mod config;
 mod drain;
 mod pool;
-mod telemetry;
+pub mod telemetry;
 
 pub use config::WorkerConfig;
 pub use drain::drain_when_idle;
 pub use pool::{run_workers, StoreFactory, WorkerSummary};
-pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS};
+pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS, STAGE_CPU_BUCKETS_SECS};

@@ -155,7 +155,7 @@ impl Slot {
                     continue;
                 }
                 Err(err) => {
-                    tracing::warn!(worker_id = %self.worker_id, error = %err, "claim failed; retrying");
+                    tracing::warn!(worker_id = %self.worker_id, error = %rythmiq_types::ErrorChain(&err), "claim failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(poll) => {}
                         _ = self.shutdown.changed() => {}
@@ -163,7 +163,7 @@ impl Slot {
                     continue;
                 }
             };
-            metrics::gauge!("rythmiq_jobs_in_flight").increment(1.0);
+            telemetry::job_in_flight(1.0);
             let span = tracing::info_span!(
                 "job",
                 job_id = %job.id(),
@@ -171,7 +171,7 @@ impl Slot {
                 worker_id = %self.worker_id
             );
             let finished = self.run_job(job).instrument(span).await;
-            metrics::gauge!("rythmiq_jobs_in_flight").decrement(1.0);
+            telemetry::job_in_flight(-1.0);
             if let Finished::Abandoned = finished {
                 break;
             }
@@ -219,7 +219,7 @@ impl Slot {
                         }
                         lease_lost = true;
                     }
-                    Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
+                    Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "heartbeat failed"),
                 },
                 _ = self.shutdown.changed(), if grace_deadline.is_none() => {
                     let grace = WorkerConfig::secs(self.config.shutdown_grace_secs);
@@ -230,7 +230,7 @@ impl Slot {
                     tracing::warn!("grace period over: releasing the job to the queue");
                     match self.db.release(job.attempt).await {
                         Ok(()) => { self.counters.released.fetch_add(1, Ordering::Relaxed); }
-                        Err(err) => tracing::warn!(error = %err, "release failed; the lease will expire instead"),
+                        Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "release failed; the lease will expire instead"),
                     }
                     return Finished::Abandoned;
                 }
@@ -280,14 +280,14 @@ impl Slot {
                     return;
                 }
                 Err(err) if err.is_retryable() && started.elapsed() < budget => {
-                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "could not commit the outcome; retrying");
+                    tracing::warn!(error = %rythmiq_types::ErrorChain(&err), retry_in_ms = delay.as_millis() as u64, "could not commit the outcome; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(err) => {
                     // The lease will expire and the job will be claimed again; its result key is deterministic,
                     // so redoing it overwrites with identical bytes.
-                    tracing::error!(error = %err, "giving up on committing the outcome; the lease will expire");
+                    tracing::error!(error = %rythmiq_types::ErrorChain(&err), "giving up on committing the outcome; the lease will expire");
                     return;
                 }
             }

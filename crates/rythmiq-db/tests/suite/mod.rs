@@ -137,11 +137,12 @@ macro_rules! conformance_tests {
     ($open:path) => {
         $crate::conformance_tests!(@each $open;
             idempotent_enqueue,
+            bounded_enqueue_holds_under_concurrency,
             claim_and_complete,
             priority_then_age_order,
             concurrent_claimers_never_share_a_job,
             expired_lease_is_reclaimed_and_stale_token_is_fenced,
-            lease_expiry_on_last_attempt_dead_letters,
+            lease_expiry_counts_interruptions_not_attempts,
             retry_with_backoff_then_dead_letter,
             permanent_error_is_not_retried,
             release_returns_job_without_burning_an_attempt,
@@ -248,6 +249,54 @@ pub async fn idempotent_enqueue(t: &TestDb) {
     assert_eq!(status.config_hash, "config-b");
 }
 
+/// Issue 11, defect 3: 40 simultaneous submissions against a limit of 10, from four database handles (as four API
+/// replicas would be), accept exactly 10. A check-then-enqueue accepts more.
+pub async fn bounded_enqueue_holds_under_concurrency(t: &TestDb) {
+    const LIMIT: u64 = 10;
+    const SUBMISSIONS: usize = 40;
+    let mut handles = vec![t.db.clone()];
+    for _ in 0..3 {
+        handles.push(t.reopen().await);
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(SUBMISSIONS));
+    let mut tasks = Vec::new();
+    for n in 0..SUBMISSIONS {
+        let db = handles[n % handles.len()].clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            db.enqueue_bounded(&job(1000 + n), LIMIT).await.unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    let mut refused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Some(enqueued) => {
+                assert!(enqueued.created);
+                accepted += 1;
+            }
+            None => refused += 1,
+        }
+    }
+    assert_eq!((accepted, refused), (LIMIT as usize, SUBMISSIONS - LIMIT as usize));
+    assert_eq!(t.db.queue_depth().await.unwrap().pending(), LIMIT);
+    // Full, a duplicate is still answered (it adds nothing); a new document is refused.
+    let first = t.db.enqueue_bounded(&job(1000), LIMIT).await.unwrap();
+    let refused_new = t.db.enqueue_bounded(&job(5000), LIMIT).await.unwrap();
+    assert!(refused_new.is_none());
+    if let Some(dup) = first {
+        assert!(!dup.created);
+    }
+    // A finished job frees its place.
+    let claimed = t.db.claim("w1", LEASE).await.unwrap().unwrap();
+    t.db.complete(claimed.attempt, "results/x.json", &rows("x")).await.unwrap();
+    assert!(t.db.enqueue_bounded(&job(5000), LIMIT).await.unwrap().is_some_and(|e| e.created));
+    for handle in handles.into_iter().skip(1) {
+        handle.close().await;
+    }
+}
+
 pub async fn claim_and_complete(t: &TestDb) {
     let db = &t.db;
     let enqueued = db.enqueue(&job(7)).await.unwrap();
@@ -349,7 +398,8 @@ pub async fn expired_lease_is_reclaimed_and_stale_token_is_fenced(t: &TestDb) {
     tokio::time::sleep(Duration::from_millis(450)).await;
     let second = db.claim("w2", LEASE).await.unwrap().expect("expired lease is claimable");
     assert_eq!(second.id(), id);
-    assert_eq!(second.attempt_no, 2);
+    // A lost worker's attempt is re-run under the same number: interruptions are not failures.
+    assert_eq!(second.attempt_no, 1);
     assert!(second.attempt.token > first.attempt.token);
 
     assert!(!db.heartbeat(first.attempt, LEASE).await.unwrap());
@@ -362,19 +412,44 @@ pub async fn expired_lease_is_reclaimed_and_stale_token_is_fenced(t: &TestDb) {
     db.complete(second.attempt, "results/1.json", &rows("doc-1")).await.unwrap();
     let metrics = db.metrics_for_job(id).await.unwrap();
     assert_eq!(metrics.len(), 7);
-    assert!(metrics.iter().all(|m| m.attempt == Some(2) && m.document_id == "doc-1"));
+    assert!(metrics.iter().all(|m| m.attempt == Some(1) && m.document_id == "doc-1"));
     assert_eq!(db.get_job(id).await.unwrap().result_key.as_deref(), Some("results/1.json"));
 }
 
-pub async fn lease_expiry_on_last_attempt_dead_letters(t: &TestDb) {
+/// Issue 11, defect 7: lost workers (SIGKILL, eviction) do not use up a job's attempts. A job allowed a single
+/// attempt survives `MAX_INTERRUPTIONS - 1` lost workers and still succeeds; one that loses its worker
+/// `MAX_INTERRUPTIONS` times is dead-lettered as `interrupted`.
+pub async fn lease_expiry_counts_interruptions_not_attempts(t: &TestDb) {
     let db = &t.db;
-    let id = db.enqueue(&NewJob { max_attempts: 1, ..job(1) }).await.unwrap().id;
-    db.claim("w1", Duration::from_millis(200)).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    assert!(db.claim("w2", LEASE).await.unwrap().is_none(), "no attempts left");
-    let status = db.get_job(id).await.unwrap();
+    let good = db.enqueue(&NewJob { max_attempts: 1, ..job(1) }).await.unwrap().id;
+    let doomed = db.enqueue(&NewJob { max_attempts: 1, ..job(2) }).await.unwrap().id;
+    let short = Duration::from_millis(100);
+    let mut last_good = None;
+    for run in 1..=rythmiq_db::MAX_INTERRUPTIONS {
+        let mut seen = HashSet::new();
+        for _ in 0..2 {
+            let claimed = db.claim("w", short).await.unwrap().unwrap_or_else(|| panic!("run {run}: job not handed out"));
+            assert_eq!(claimed.attempt_no, 1, "run {run}: an interruption spent an attempt");
+            seen.insert(claimed.id());
+            if claimed.id() == good {
+                last_good = Some(claimed);
+            }
+        }
+        assert_eq!(seen, HashSet::from([good, doomed]));
+        if run < rythmiq_db::MAX_INTERRUPTIONS {
+            tokio::time::sleep(Duration::from_millis(160)).await;
+        }
+    }
+    // The good job's last run finishes; the doomed one loses its worker once more.
+    db.complete(last_good.unwrap().attempt, "results/good.json", &rows("good")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(160)).await;
+    assert!(db.claim("w", LEASE).await.unwrap().is_none(), "the interruption allowance is spent");
+    let done = db.get_job(good).await.unwrap();
+    assert_eq!((done.state, done.attempts), (JobState::Succeeded, 1));
+    let status = db.get_job(doomed).await.unwrap();
     assert_eq!(status.state, JobState::DeadLettered);
     assert_eq!(status.error_kind, Some(ErrorKind::Interrupted));
+    assert_eq!(status.attempts, 1);
     assert!(status.finished_at.is_some());
     assert_eq!(db.queue_depth().await.unwrap().dead_lettered, 1);
 }
@@ -560,15 +635,15 @@ pub async fn killed_worker_job_completed_once_by_another(t: &TestDb) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(claimed.id(), id);
-    assert_eq!(claimed.attempt_no, 2);
+    assert_eq!(claimed.attempt_no, 1, "the killed worker's attempt is re-run, not counted as a failure");
     db.complete(claimed.attempt, "results/1.json", &rows("doc-1")).await.unwrap();
     assert!(db.claim("w3", Duration::from_millis(100)).await.unwrap().is_none());
     let status = db.get_job(id).await.unwrap();
     assert_eq!(status.state, JobState::Succeeded);
-    assert_eq!(status.attempts, 2);
+    assert_eq!(status.attempts, 1);
     let metrics = db.metrics_for_job(id).await.unwrap();
     assert_eq!(metrics.len(), 7, "exactly one set of metrics");
-    assert!(metrics.iter().all(|m| m.attempt == Some(2)));
+    assert!(metrics.iter().all(|m| m.attempt == Some(1)));
 }
 
 // ---- metrics store ----
