@@ -14,6 +14,7 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     ("0001_jobs.sql", include_str!("../../../migrations/postgres/0001_jobs.sql")),
     ("0002_cpu_metrics.sql", include_str!("../../../migrations/postgres/0002_cpu_metrics.sql")),
     ("0003_dashboards.sql", include_str!("../../../migrations/postgres/0003_dashboards.sql")),
+    ("0006_text_layer_route.sql", include_str!("../../../migrations/postgres/0006_text_layer_route.sql")),
 ];
 
 /// (file name, SQL) of the SQLite migrations, in order.
@@ -21,6 +22,7 @@ pub(crate) const SQLITE: &[(&str, &str)] = &[
     ("0001_jobs.sql", include_str!("../../../migrations/sqlite/0001_jobs.sql")),
     ("0002_cpu_metrics.sql", include_str!("../../../migrations/sqlite/0002_cpu_metrics.sql")),
     ("0003_dashboards.sql", include_str!("../../../migrations/sqlite/0003_dashboards.sql")),
+    ("0006_text_layer_route.sql", include_str!("../../../migrations/sqlite/0006_text_layer_route.sql")),
 ];
 
 /// A list of embedded files as a sqlx migration source. Files are named like sqlx expects,
