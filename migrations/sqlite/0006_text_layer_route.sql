@@ -42,6 +42,3 @@ CREATE INDEX cpu_metrics_job_idx ON cpu_metrics (job_id) WHERE job_id IS NOT NUL
 INSERT INTO cpu_metrics (id, job_id, attempt, run_id, document_id, worker_id, stage, path, rerouted, quality_score, cpu_seconds, helper_cpu_seconds, wall_seconds, skipped, cold_start, model_load_cpu_seconds, ocr_threads, model, max_working_side_px, skip_pre_ocr_above, result_cache, flags, cache_hit, pages, input_bytes, error_kind, created_at)
 SELECT id, job_id, attempt, run_id, document_id, worker_id, stage, path, rerouted, quality_score, cpu_seconds, helper_cpu_seconds, wall_seconds, skipped, cold_start, model_load_cpu_seconds, ocr_threads, model, max_working_side_px, skip_pre_ocr_above, result_cache, flags, cache_hit, pages, input_bytes, error_kind, created_at FROM cpu_metrics_0006;
 DROP TABLE cpu_metrics_0006;
-
-CREATE INDEX cpu_metrics_created_at_idx ON cpu_metrics (created_at);
-CREATE INDEX cpu_metrics_job_idx ON cpu_metrics (job_id) WHERE job_id IS NOT NULL;
