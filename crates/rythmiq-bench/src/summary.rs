@@ -28,6 +28,11 @@ pub struct StageSummary {
 pub struct PathSummary {
     pub documents: usize,
     pub cpu_seconds_per_doc: f64,
+    /// Pages of those documents, and the CPU per page (a document's route is its costliest page's).
+    #[serde(default)]
+    pub pages: usize,
+    #[serde(default)]
+    pub cpu_seconds_per_page: f64,
     pub cer: Option<f64>,
     pub bow_f1: Option<f64>,
 }
@@ -94,6 +99,10 @@ pub struct BenchSummary {
     pub paths: BTreeMap<String, PathSummary>,
     /// Mean weighted by the measured path split (equals `cpu_seconds_per_doc` by construction; shown as a check).
     pub weighted_cpu_seconds_per_doc: f64,
+    /// CPU per page on the text_layer route divided by CPU per page on the OCR routes (fast and standard), when
+    /// both were measured: what reading a PDF's text layer costs against OCRing a page.
+    #[serde(default)]
+    pub text_layer_cpu_ratio: Option<f64>,
     pub cold_start: Option<ColdStart>,
     pub accuracy: Option<Accuracy>,
     pub process_cpu_seconds: f64,
@@ -164,19 +173,31 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
     // the text (leaving it out would drop the corpus's first page from every accuracy figure).
     let successful: Vec<&Measured> = raw.runs.iter().filter(ok).collect();
     let mut paths = BTreeMap::new();
-    for path in [PathKind::Fast, PathKind::Standard] {
+    for path in [PathKind::TextLayer, PathKind::Fast, PathKind::Standard] {
         let on_path: Vec<&Measured> = warm.iter().copied().filter(|m| m.run.path == Some(path)).collect();
         let acc = accuracy_of(successful.iter().copied().filter(|m| m.run.path == Some(path)));
+        let n_pages: usize = on_path.iter().map(|m| m.run.pages as usize).sum();
+        let cpu: f64 = on_path.iter().map(|m| m.run.cpu_seconds()).sum();
         paths.insert(
             path.as_str().to_string(),
             PathSummary {
                 documents: on_path.len(),
+                pages: n_pages,
+                cpu_seconds_per_page: if n_pages > 0 { cpu / n_pages as f64 } else { 0.0 },
                 cpu_seconds_per_doc: mean(on_path.iter().map(|m| m.run.cpu_seconds())),
                 cer: acc.map(|(c, _)| c.cer()),
                 bow_f1: acc.map(|(c, _)| c.bow_f1()),
             },
         );
     }
+    let text_layer_cpu_ratio = {
+        let text = &paths["text_layer"];
+        let ocr_pages = paths["fast"].pages + paths["standard"].pages;
+        let ocr_cpu = paths["fast"].cpu_seconds_per_page * paths["fast"].pages as f64
+            + paths["standard"].cpu_seconds_per_page * paths["standard"].pages as f64;
+        (text.pages > 0 && ocr_pages > 0 && ocr_cpu > 0.0)
+            .then(|| text.cpu_seconds_per_page / (ocr_cpu / ocr_pages as f64))
+    };
     let weighted = if n_warm == 0 {
         0.0
     } else {
@@ -264,6 +285,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
         wall_seconds_per_doc: mean(warm.iter().map(|m| m.run.wall_seconds())),
         stages,
         paths,
+        text_layer_cpu_ratio,
         weighted_cpu_seconds_per_doc: weighted,
         cold_start,
         accuracy,
@@ -309,21 +331,32 @@ pub fn render_tables(s: &BenchSummary) -> String {
     let _ = writeln!(w, "  {:<18} {:>8.4} s  (sum of the stage means above)", "TOTAL:", s.cpu_seconds_per_doc);
     let _ = writeln!(w, "\nPATH BREAKDOWN (threshold: quality score >= {:.2} takes the fast path)", s.fast_path_threshold);
     let (f, st) = (&s.paths["fast"], &s.paths["standard"]);
+    let tl = s.paths.get("text_layer").cloned().unwrap_or_default();
     let acc = |p: &PathSummary| match (p.cer, p.bow_f1) {
         (Some(c), Some(b)) => format!("  CER {:.2}%  BoW F1 {:.2}%", c * 100.0, b * 100.0),
         _ => String::new(),
     };
-    let _ = writeln!(w, "  Fast Path:     {:>4} docs @ {:.4} s avg CPU{}", f.documents, f.cpu_seconds_per_doc, acc(f));
-    let _ = writeln!(w, "  Standard Path: {:>4} docs @ {:.4} s avg CPU{}", st.documents, st.cpu_seconds_per_doc, acc(st));
+    let per_page = |p: &PathSummary| format!("  ({} pages @ {:.4} s/page)", p.pages, p.cpu_seconds_per_page);
+    let _ = writeln!(w, "  Text Layer:    {:>4} docs @ {:.4} s avg CPU{}{}", tl.documents, tl.cpu_seconds_per_doc, per_page(&tl), acc(&tl));
+    let _ = writeln!(w, "  Fast Path:     {:>4} docs @ {:.4} s avg CPU{}{}", f.documents, f.cpu_seconds_per_doc, per_page(f), acc(f));
+    let _ = writeln!(w, "  Standard Path: {:>4} docs @ {:.4} s avg CPU{}{}", st.documents, st.cpu_seconds_per_doc, per_page(st), acc(st));
     let _ = writeln!(
         w,
-        "  Weighted Avg:  ({} x {:.4} + {} x {:.4}) / {} = {:.4} s",
-        f.documents, f.cpu_seconds_per_doc, st.documents, st.cpu_seconds_per_doc, s.warm_documents,
-        s.weighted_cpu_seconds_per_doc
+        "  Weighted Avg:  ({} x {:.4} + {} x {:.4} + {} x {:.4}) / {} = {:.4} s",
+        tl.documents, tl.cpu_seconds_per_doc, f.documents, f.cpu_seconds_per_doc, st.documents, st.cpu_seconds_per_doc,
+        s.warm_documents, s.weighted_cpu_seconds_per_doc
     );
     if s.warm_documents > 0 {
-        let fast_share = f.documents as f64 / s.warm_documents as f64 * 100.0;
-        let _ = writeln!(w, "  Split: {:.0}% fast / {:.0}% standard (the framework expects 70/30)", fast_share, 100.0 - fast_share);
+        let share = |p: &PathSummary| p.documents as f64 / s.warm_documents as f64 * 100.0;
+        let _ = writeln!(
+            w,
+            "  Split: {:.0}% text_layer / {:.0}% fast / {:.0}% standard (the framework expects 70/30 fast/standard)",
+            share(&tl), share(f), share(st)
+        );
+    }
+    if let Some(ratio) = s.text_layer_cpu_ratio {
+        let _ = writeln!(w, "  Text layer vs OCR: {:.4} / {:.4} s per page = {:.3} of the CPU of OCRing a page", tl.cpu_seconds_per_page,
+            tl.cpu_seconds_per_page / ratio, ratio);
     }
     let _ = writeln!(w, "\nCOLD START IMPACT");
     match &s.cold_start {

@@ -285,8 +285,20 @@ fn section3(out: &mut String, r: &Report) {
             )
         }
     };
+    let text_layer = b.paths.get("text_layer").cloned().unwrap_or_default();
+    if text_layer.documents > 0 {
+        paths.push(path_line("Text Layer:", &text_layer));
+    }
     paths.push(path_line("Fast Path:", &fast));
     paths.push(path_line("Standard Path:", &standard));
+    if let Some(ratio) = b.text_layer_cpu_ratio {
+        paths.push(format!(
+            "Text layer:    {:.4} s/page = {:.3} of the CPU of OCRing a page ({:.4} s/page)",
+            text_layer.cpu_seconds_per_page,
+            ratio,
+            text_layer.cpu_seconds_per_page / ratio
+        ));
+    }
     paths.push(format!(
         "Weighted Avg:  ({} x {:.4} + {} x {:.4}) / {} = {:.4} s",
         fast.documents,
