@@ -67,11 +67,12 @@ pub(crate) fn body_kind(content_type_opt: Option<&str>) -> Option<BodyKind> {
 
 /// The shared intake sniff (`rythmiq_types::intake`): the API, `rythmiq enqueue` and `rythmiq ocr` accept and
 /// refuse the same documents.
-pub(crate) use rythmiq_types::intake::{sniff, DocumentFormat as ImageFormat};
+pub(crate) use rythmiq_types::intake::sniff;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rythmiq_types::intake::DocumentFormat as ImageFormat;
 
     #[test]
     fn content_types() {
