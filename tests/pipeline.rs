@@ -8,7 +8,7 @@ use rythmiq_types::{ErrorKind, ModelKind, PathKind, ResultDocument, Stage};
 
 fn schema_validator() -> jsonschema::Validator {
     let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(repo_root().join("schemas/result-document.v1.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(repo_root().join("schemas/result-document.v2.json")).unwrap()).unwrap();
     jsonschema::validator_for(&schema).expect("the schema compiles")
 }
 
@@ -177,7 +177,7 @@ fn bad_inputs_are_typed_errors_and_the_run_goes_on() {
         std::fs::write(dir.path().join("empty.png"), b"").unwrap();
         std::fs::write(dir.path().join("truncated.jpg"), &receipt[..receipt.len() / 2]).unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"this is text, not an image\n").unwrap();
-        std::fs::write(dir.path().join("scan.pdf"), b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n").unwrap();
+        std::fs::write(dir.path().join("broken.pdf"), b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n").unwrap();
         std::fs::write(dir.path().join("bomb.png"), png_header(100_000, 100_000)).unwrap();
         let mut corrupt = std::fs::read(corpus_dir().join("tess_phototest-rotated-L.png")).unwrap();
         let mid = corrupt.len() / 2;
@@ -190,7 +190,7 @@ fn bad_inputs_are_typed_errors_and_the_run_goes_on() {
             ("empty.png", ErrorKind::EmptyInput),
             ("truncated.jpg", ErrorKind::CorruptImage),
             ("notes.txt", ErrorKind::UnsupportedFormat),
-            ("scan.pdf", ErrorKind::UnsupportedFormat),
+            ("broken.pdf", ErrorKind::CorruptDocument),
             ("bomb.png", ErrorKind::ImageTooLarge),
             ("corrupt.png", ErrorKind::CorruptImage),
             ("missing.jpg", ErrorKind::NotFound),
@@ -253,9 +253,11 @@ fn pre_resize_caps_the_working_image() {
         let mut p = TestPipeline::new(config, &corpus_dir());
         let out = p.process("ocrmypdf_linn.png");
         let result = out.result.expect("result");
-        let page = &result.pages[0];
-        assert!(page.width_px.max(page.height_px) <= 1600, "{}x{}", page.width_px, page.height_px);
+        let (working, page) = (&result.quality, &result.pages[0]);
+        assert!(working.width_px.max(working.height_px) <= 1600, "{}x{}", working.width_px, working.height_px);
         assert!(page.scale_applied < 0.5);
+        // The page (and its boxes) keep the submitted size.
+        assert_eq!((page.width_px, page.height_px), (2550, 3300));
         assert_eq!(result.flags.max_working_side_px, Some(1600));
         assert!(cer_of(&result, "ocrmypdf_linn.png").cer() < 0.15);
     });

@@ -1,9 +1,10 @@
 //! What a submission is, decided before anything is stored: the request's content type, and the magic number of
 //! the document's first bytes.
 //!
-//! The sniff only keeps obvious non-images (PDFs, text, archives) out of the queue, where they would burn a worker
-//! attempt to fail permanently. It does not validate the image: a truncated or corrupt file with the right magic
-//! number is accepted here and dead-lettered by the worker's decoder (`corrupt_image`).
+//! The sniff is the shared intake (`rythmiq_types::intake`): it keeps obvious non-documents (text, archives) out
+//! of the queue, where they would burn a worker attempt to fail permanently. It does not decode: a truncated or
+//! corrupt file with the right magic number is accepted here and failed once by the worker's decoder
+//! (`corrupt_image`, `corrupt_document`).
 
 /// How the request carries the document, from its `Content-Type`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,8 +17,8 @@ pub(crate) enum BodyKind {
     Json,
 }
 
-/// Content types accepted as raw document bytes. The declared image type need not match the bytes (the decoder
-/// sniffs anyway); it only has to say "an image".
+/// Content types accepted as raw document bytes. The declared type need not match the bytes (the decoder sniffs
+/// anyway); it only has to say "an image" or "a PDF".
 const RAW_TYPES: &[&str] = &[
     "image/jpeg",
     "image/jpg",
@@ -32,6 +33,7 @@ const RAW_TYPES: &[&str] = &[
     "image/x-portable-bitmap",
     "image/x-portable-graymap",
     "image/x-portable-pixmap",
+    "application/pdf",
     "application/octet-stream",
 ];
 
@@ -63,76 +65,14 @@ pub(crate) fn body_kind(content_type_opt: Option<&str>) -> Option<BodyKind> {
     }
 }
 
-/// Image formats the OCR decoder (Leptonica) reads, by magic number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ImageFormat {
-    Jpeg,
-    Png,
-    Tiff,
-    Bmp,
-    Gif,
-    WebP,
-    Pnm,
-    Jpeg2000,
-}
-
-impl ImageFormat {
-    /// The content type results and stored inputs are labelled with.
-    pub(crate) fn content_type(self) -> &'static str {
-        match self {
-            ImageFormat::Jpeg => "image/jpeg",
-            ImageFormat::Png => "image/png",
-            ImageFormat::Tiff => "image/tiff",
-            ImageFormat::Bmp => "image/bmp",
-            ImageFormat::Gif => "image/gif",
-            ImageFormat::WebP => "image/webp",
-            ImageFormat::Pnm => "image/x-portable-anymap",
-            ImageFormat::Jpeg2000 => "image/jp2",
-        }
-    }
-}
-
-/// The image format of `bytes` from their first bytes, or `None` for anything else.
-pub(crate) fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
-    let starts = |magic: &[u8]| bytes.starts_with(magic);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        Some(ImageFormat::Jpeg)
-    } else if starts(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Some(ImageFormat::Png)
-    } else if starts(b"II*\0") || starts(b"MM\0*") {
-        Some(ImageFormat::Tiff)
-    } else if starts(b"GIF87a") || starts(b"GIF89a") {
-        Some(ImageFormat::Gif)
-    } else if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
-        Some(ImageFormat::WebP)
-    } else if starts(&[
-        0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A,
-    ]) || starts(&[0xFF, 0x4F, 0xFF, 0x51])
-    {
-        Some(ImageFormat::Jpeg2000)
-    } else if bytes.len() >= 14 && starts(b"BM") && bmp_header_plausible(bytes) {
-        Some(ImageFormat::Bmp)
-    } else if bytes.len() >= 3
-        && bytes[0] == b'P'
-        && (b'1'..=b'6').contains(&bytes[1])
-        && bytes[2].is_ascii_whitespace()
-    {
-        Some(ImageFormat::Pnm)
-    } else {
-        None
-    }
-}
-
-/// "BM" alone is two letters of text ("BMW ..."); a BMP's header also holds its pixel-data offset, which lies
-/// past the 14-byte file header.
-fn bmp_header_plausible(bytes: &[u8]) -> bool {
-    let offset = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]);
-    (26..=1 << 20).contains(&offset)
-}
+/// The shared intake sniff (`rythmiq_types::intake`): the API, `rythmiq enqueue` and `rythmiq ocr` accept and
+/// refuse the same documents.
+pub(crate) use rythmiq_types::intake::sniff;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rythmiq_types::intake::DocumentFormat as ImageFormat;
 
     #[test]
     fn content_types() {
@@ -154,7 +94,6 @@ mod tests {
         );
         for bad in [
             "text/plain",
-            "application/pdf",
             "multipart/form-data",
             "application/x-www-form-urlencoded",
             "",
@@ -178,7 +117,7 @@ mod tests {
             (b"P5\n10 10\n255\n", Some(ImageFormat::Pnm)),
             (b"\0\0\0\x0cjP  \r\n\x87\n", Some(ImageFormat::Jpeg2000)),
             (&bmp, Some(ImageFormat::Bmp)),
-            (b"%PDF-1.7\n", None),
+            (b"%PDF-1.7\n", Some(ImageFormat::Pdf)),
             (b"hello world", None),
             (b"BMW is a car brand.", None),
             (b"RIFF\x24\0\0\0WAVEfmt ", None),

@@ -1,9 +1,10 @@
-//! A benchmark corpus: a directory of images, each with an optional `<stem>.gt.txt` ground truth beside it.
+//! A benchmark corpus: a directory of documents (images, multi-page TIFFs, PDFs), each with an optional
+//! `<stem>.gt.txt` ground truth beside it (pages separated by a form feed for multi-page documents).
 
 use std::path::{Path, PathBuf};
 
 /// File endings taken as documents.
-const IMAGE_ENDINGS: [&str; 9] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "pnm", "webp", "gif"];
+const IMAGE_ENDINGS: [&str; 10] = ["jpg", "jpeg", "png", "tif", "tiff", "bmp", "pnm", "webp", "gif", "pdf"];
 
 #[derive(Clone, Debug)]
 pub struct CorpusDoc {

@@ -55,16 +55,21 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
     // the text (leaving it out would drop the corpus's first page from every accuracy figure).
     let successful: Vec<&Measured> = raw.runs.iter().filter(ok).collect();
     let mut paths = PathSplit::default();
-    for path in [PathKind::Fast, PathKind::Standard] {
+    for path in [PathKind::TextLayer, PathKind::Fast, PathKind::Standard] {
         let on_path: Vec<&Measured> = warm.iter().copied().filter(|m| m.run.path == Some(path)).collect();
         let acc = accuracy_of(successful.iter().copied().filter(|m| m.run.path == Some(path)));
+        let n_pages: usize = on_path.iter().map(|m| m.run.pages as usize).sum();
+        let cpu: f64 = on_path.iter().map(|m| m.run.cpu_seconds()).sum();
         *paths.get_mut(path) = PathSummary {
             documents: on_path.len(),
             cpu_seconds_per_doc: mean(on_path.iter().map(|m| m.run.cpu_seconds())),
+            pages: n_pages,
+            cpu_seconds_per_page: if n_pages > 0 { cpu / n_pages as f64 } else { 0.0 },
             cer: acc.map(|(c, _)| c.cer()),
             bow_f1: acc.map(|(c, _)| c.bow_f1()),
         };
     }
+    let text_layer_cpu_ratio = paths.text_layer_cpu_ratio();
     let weighted = paths.weighted_cpu_seconds_per_doc();
     let cold_start = raw.runs.first().filter(|m| m.run.cold_start && m.run.error.is_none()).and_then(|cold| {
         let probe = raw.warm_probe.as_ref().filter(|p| p.run.error.is_none())?;
@@ -149,6 +154,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
         stages,
         paths,
         weighted_cpu_seconds_per_doc: weighted,
+        text_layer_cpu_ratio,
         cold_start,
         accuracy,
         process_cpu_seconds: raw.process_cpu_seconds,

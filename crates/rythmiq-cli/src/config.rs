@@ -74,6 +74,12 @@ pub struct Overrides {
     /// Images with more pixels than this are refused from their header.
     #[arg(long, global = true)]
     pub max_image_pixels: Option<u64>,
+    /// Documents (PDF, multi-page TIFF) with more pages than this are refused (`too_many_pages`).
+    #[arg(long, global = true)]
+    pub max_pages: Option<u32>,
+    /// Resolution PDF pages without a usable text layer are rendered at for OCR.
+    #[arg(long, global = true)]
+    pub pdf_dpi: Option<u32>,
 }
 
 impl Overrides {
@@ -160,6 +166,12 @@ impl Config {
         if let Some(v) = env_parse("RYTHMIQ_MAX_IMAGE_PIXELS")? {
             p.max_image_pixels = v;
         }
+        if let Some(v) = env_parse("RYTHMIQ_MAX_PAGES")? {
+            p.max_pages = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_PDF_DPI")? {
+            p.pdf_dpi = v;
+        }
         if let Some(v) = env_parse::<PathBuf>("RYTHMIQ_DATA_DIR")? {
             config.data_dir = Some(v);
         }
@@ -213,6 +225,12 @@ impl Config {
         }
         if let Some(v) = overrides.max_image_pixels {
             p.max_image_pixels = v;
+        }
+        if let Some(v) = overrides.max_pages {
+            p.max_pages = v;
+        }
+        if let Some(v) = overrides.pdf_dpi {
+            p.pdf_dpi = v;
         }
         if let Some(v) = &overrides.database_url {
             config.database.url = Some(v.clone());

@@ -29,6 +29,14 @@ enum Route {
     Standard,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OcrFormat {
+    Text,
+    Json,
+    Tsv,
+    Hocr,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum Baseline {
     /// Also run the `tesseract` command-line tool on the same documents (defaults, and OMP_THREAD_LIMIT=1).
@@ -152,6 +160,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         priority: i32,
     },
+    /// OCR files and print the results to stdout: the worker's pipeline, routing and flags, without a database
+    /// or a queue. Pages are separated by a form feed in text output, as the tesseract CLI does.
+    Ocr {
+        /// Images, multi-page TIFFs or PDFs.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OcrFormat::Text)]
+        format: OcrFormat,
+        /// Only these pages: N or FIRST-LAST, 1-based.
+        #[arg(long)]
+        pages: Option<String>,
+    },
     /// Apply the database migrations (idempotent) and exit.
     Migrate,
     /// Run the HTTP API (port 8000) and an in-process worker pool: the single-node deployment.
@@ -244,6 +264,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Enqueue { files, priority } => runtime()?.block_on(enqueue(config, files, priority)),
+        Command::Ocr { files, format, pages } => ocr(config, files, format, pages),
         Command::Migrate => runtime()?.block_on(async {
             let db = config.database.connect().await.context("connecting to the database")?;
             db.migrate().await.context("applying migrations")?;
@@ -392,14 +413,39 @@ fn config_hash(config: &Config) -> anyhow::Result<String> {
     Ok(config.pipeline.output_fingerprint(&model_sha))
 }
 
+fn ocr(config: Config, files: Vec<PathBuf>, format: OcrFormat, pages: Option<String>) -> anyhow::Result<()> {
+    use rythmiq_pipeline::oneshot::{parse_page_range, run_ocr, OutputFormat};
+    let range = pages.as_deref().map(parse_page_range).transpose().map_err(|e| anyhow::anyhow!(e))?;
+    let format = match format {
+        OcrFormat::Text => OutputFormat::Text,
+        OcrFormat::Json => OutputFormat::Json,
+        OcrFormat::Tsv => OutputFormat::Tsv,
+        OcrFormat::Hocr => OutputFormat::Hocr,
+    };
+    let stdout = std::io::stdout();
+    let outcomes = run_ocr(config.pipeline, &files, format, range, &mut stdout.lock()).map_err(|e| anyhow::anyhow!(e))?;
+    let failed: Vec<_> = outcomes.iter().filter_map(|o| o.error.as_ref().map(|e| (&o.file, e))).collect();
+    for (file, (kind, message)) in &failed {
+        eprintln!("{}: {kind}: {message}", file.display());
+    }
+    anyhow::ensure!(failed.is_empty(), "{} of {} files failed", failed.len(), outcomes.len());
+    Ok(())
+}
+
 async fn enqueue(config: Config, files: Vec<PathBuf>, priority: i32) -> anyhow::Result<()> {
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
     let config_hash = config_hash(&config)?;
-    for file in files {
-        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-        anyhow::ensure!(!bytes.is_empty(), "{} is empty", file.display());
+    let mut refused = 0usize;
+    for file in &files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        // The same intake as the API and `rythmiq ocr`: what the API refuses is not queued from here either.
+        if let Err(err) = rythmiq_types::intake::validate(&bytes) {
+            eprintln!("{}: refused: {err}", file.display());
+            refused += 1;
+            continue;
+        }
         let sha = rythmiq_types::sha256_hex(&bytes);
         let key = format!("inputs/{sha}");
         store.put(&key, bytes, "application/octet-stream").await?;
@@ -408,6 +454,7 @@ async fn enqueue(config: Config, files: Vec<PathBuf>, priority: i32) -> anyhow::
         let queued = db.enqueue(&job).await?;
         println!("{}\t{}\t{}", queued.id, if queued.created { "queued" } else { "duplicate" }, file.display());
     }
+    anyhow::ensure!(refused == 0, "{refused} of {} files refused (nothing was queued for them)", files.len());
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub(crate) const POSTGRES: &[(&str, &str)] = &[
     ("0002_cpu_metrics.sql", include_str!("../../../migrations/postgres/0002_cpu_metrics.sql")),
     ("0003_dashboards.sql", include_str!("../../../migrations/postgres/0003_dashboards.sql")),
     ("0005_interruptions.sql", include_str!("../../../migrations/postgres/0005_interruptions.sql")),
+    ("0006_text_layer_route.sql", include_str!("../../../migrations/postgres/0006_text_layer_route.sql")),
 ];
 
 /// (file name, SQL) of the SQLite migrations, in order.
@@ -23,6 +24,7 @@ pub(crate) const SQLITE: &[(&str, &str)] = &[
     ("0002_cpu_metrics.sql", include_str!("../../../migrations/sqlite/0002_cpu_metrics.sql")),
     ("0003_dashboards.sql", include_str!("../../../migrations/sqlite/0003_dashboards.sql")),
     ("0005_interruptions.sql", include_str!("../../../migrations/sqlite/0005_interruptions.sql")),
+    ("0006_text_layer_route.sql", include_str!("../../../migrations/sqlite/0006_text_layer_route.sql")),
 ];
 
 /// A list of embedded files as a sqlx migration source. Files are named like sqlx expects,

@@ -26,6 +26,11 @@ pub struct StageSummary {
 pub struct PathSummary {
     pub documents: usize,
     pub cpu_seconds_per_doc: f64,
+    /// Pages of those documents, and the CPU per page (a document's route is its costliest page's).
+    #[serde(default)]
+    pub pages: usize,
+    #[serde(default)]
+    pub cpu_seconds_per_page: f64,
     pub cer: Option<f64>,
     pub bow_f1: Option<f64>,
 }
@@ -34,6 +39,8 @@ pub struct PathSummary {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PathSplit {
+    /// Documents whose every page was read from a PDF text layer (no OCR).
+    pub text_layer: PathSummary,
     pub fast: PathSummary,
     pub standard: PathSummary,
 }
@@ -41,6 +48,7 @@ pub struct PathSplit {
 impl PathSplit {
     pub fn get(&self, path: PathKind) -> &PathSummary {
         match path {
+            PathKind::TextLayer => &self.text_layer,
             PathKind::Fast => &self.fast,
             PathKind::Standard => &self.standard,
         }
@@ -48,20 +56,31 @@ impl PathSplit {
 
     pub fn get_mut(&mut self, path: PathKind) -> &mut PathSummary {
         match path {
+            PathKind::TextLayer => &mut self.text_layer,
             PathKind::Fast => &mut self.fast,
             PathKind::Standard => &mut self.standard,
         }
     }
 
-    /// Documents that took either path: the divisor of the weighted average.
+    /// Documents that took any route: the divisor of the weighted average.
     pub fn documents(&self) -> usize {
-        self.fast.documents + self.standard.documents
+        self.text_layer.documents + self.fast.documents + self.standard.documents
     }
 
-    /// Fast documents / routed documents; `None` when no document was routed.
+    /// Fast documents / OCRed (fast + standard) documents: the framework's split; `None` when none was OCRed.
     pub fn fast_share(&self) -> Option<f64> {
-        let n = self.documents();
+        let n = self.fast.documents + self.standard.documents;
         (n > 0).then(|| self.fast.documents as f64 / n as f64)
+    }
+
+    /// CPU per page on the text_layer route divided by CPU per page on the OCR routes (fast and standard), when
+    /// both were measured: what reading a PDF's text layer costs against OCRing a page.
+    pub fn text_layer_cpu_ratio(&self) -> Option<f64> {
+        let ocr_pages = self.fast.pages + self.standard.pages;
+        let ocr_cpu = self.fast.cpu_seconds_per_page * self.fast.pages as f64
+            + self.standard.cpu_seconds_per_page * self.standard.pages as f64;
+        (self.text_layer.pages > 0 && ocr_pages > 0 && ocr_cpu > 0.0)
+            .then(|| self.text_layer.cpu_seconds_per_page / (ocr_cpu / ocr_pages as f64))
     }
 
     /// (n_fast x cpu_fast + n_standard x cpu_standard) / (n_fast + n_standard): the mean weighted by the measured
@@ -72,7 +91,8 @@ impl PathSplit {
         if n == 0 {
             return 0.0;
         }
-        (self.fast.documents as f64 * self.fast.cpu_seconds_per_doc
+        (self.text_layer.documents as f64 * self.text_layer.cpu_seconds_per_doc
+            + self.fast.documents as f64 * self.fast.cpu_seconds_per_doc
             + self.standard.documents as f64 * self.standard.cpu_seconds_per_doc)
             / n as f64
     }
@@ -159,6 +179,9 @@ pub struct BenchSummary {
     /// [`PathSplit::weighted_cpu_seconds_per_doc`]: equals `cpu_seconds_per_doc` when every warm document was
     /// routed; shown as a check.
     pub weighted_cpu_seconds_per_doc: f64,
+    /// [`PathSplit::text_layer_cpu_ratio`], recorded so a reader needs no arithmetic.
+    #[serde(default)]
+    pub text_layer_cpu_ratio: Option<f64>,
     pub cold_start: Option<ColdStart>,
     pub accuracy: Option<Accuracy>,
     pub process_cpu_seconds: f64,
@@ -184,12 +207,12 @@ mod tests {
     use super::*;
 
     fn path(documents: usize, cpu: f64) -> PathSummary {
-        PathSummary { documents, cpu_seconds_per_doc: cpu, cer: None, bow_f1: None }
+        PathSummary { documents, cpu_seconds_per_doc: cpu, ..PathSummary::default() }
     }
 
     #[test]
     fn weighted_average_divides_by_the_routed_documents() {
-        let split = PathSplit { fast: path(3, 0.4), standard: path(1, 0.8) };
+        let split = PathSplit { fast: path(3, 0.4), standard: path(1, 0.8), ..PathSplit::default() };
         assert_eq!(split.documents(), 4);
         assert!((split.weighted_cpu_seconds_per_doc() - 0.5).abs() < 1e-12);
         assert_eq!(split.fast_share(), Some(0.75));
@@ -201,7 +224,7 @@ mod tests {
 
     #[test]
     fn typed_keys_keep_the_json_shape() {
-        let split = PathSplit { fast: path(2, 0.1), standard: path(0, 0.0) };
+        let split = PathSplit { fast: path(2, 0.1), standard: path(0, 0.0), ..PathSplit::default() };
         let json = serde_json::to_value(&split).unwrap();
         assert_eq!(json["fast"]["documents"], 2);
         let stages: BTreeMap<Stage, f64> = serde_json::from_str(r#"{"ocr": 1.5, "quality_scoring": 0.25}"#).unwrap();

@@ -110,15 +110,30 @@ pub fn render_section_3_1(b: &BenchSummary) -> String {
             )
         }
     };
-    let (fast, standard) = (b.paths.get(PathKind::Fast), b.paths.get(PathKind::Standard));
+    let (text_layer, fast, standard) =
+        (b.paths.get(PathKind::TextLayer), b.paths.get(PathKind::Fast), b.paths.get(PathKind::Standard));
+    if text_layer.documents > 0 {
+        paths.push(path_line("Text Layer:", text_layer));
+    }
     paths.push(path_line("Fast Path:", fast));
     paths.push(path_line("Standard Path:", standard));
+    if let Some(ratio) = b.text_layer_cpu_ratio {
+        paths.push(format!(
+            "Text layer:    {:.4} s/page / {:.4} s/page OCRed = {:.3} of the CPU of OCRing a page",
+            text_layer.cpu_seconds_per_page,
+            text_layer.cpu_seconds_per_page / ratio,
+            ratio
+        ));
+    }
+    let terms: Vec<String> = [text_layer, fast, standard]
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i > 0 || p.documents > 0)
+        .map(|(_, p)| format!("{} x {:.4}", p.documents, p.cpu_seconds_per_doc))
+        .collect();
     paths.push(format!(
-        "Weighted Avg:  ({} x {:.4} + {} x {:.4}) / {} = {:.4} s",
-        fast.documents,
-        fast.cpu_seconds_per_doc,
-        standard.documents,
-        standard.cpu_seconds_per_doc,
+        "Weighted Avg:  ({}) / {} = {:.4} s",
+        terms.join(" + "),
         b.paths.documents(),
         b.paths.weighted_cpu_seconds_per_doc()
     ));
@@ -226,8 +241,9 @@ mod tests {
         }
         // 5 warm documents, 4 routed: the weighted average divides by 4, not 5.
         let mut paths = PathSplit::default();
-        paths.fast = PathSummary { documents: 3, cpu_seconds_per_doc: 0.4, cer: Some(0.01), bow_f1: Some(0.9) };
-        paths.standard = PathSummary { documents: 1, cpu_seconds_per_doc: 0.8, cer: None, bow_f1: None };
+        paths.fast =
+            PathSummary { documents: 3, cpu_seconds_per_doc: 0.4, cer: Some(0.01), bow_f1: Some(0.9), ..Default::default() };
+        paths.standard = PathSummary { documents: 1, cpu_seconds_per_doc: 0.8, ..Default::default() };
         BenchSummary {
             run_date: "2026-11-30T00:00:00Z".into(),
             documents: 6,

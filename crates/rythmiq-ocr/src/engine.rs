@@ -30,7 +30,9 @@ impl From<OcrError> for PipelineError {
     fn from(err: OcrError) -> Self {
         let kind = match err {
             OcrError::Model(_) | OcrError::Init { .. } => ErrorKind::Internal,
-            OcrError::Recognize | OcrError::BadImage { .. } => ErrorKind::OcrFailed,
+            OcrError::Recognize => ErrorKind::OcrFailed,
+            // A page the engine cannot take will never become one: permanent.
+            OcrError::BadImage { .. } => ErrorKind::DegenerateImage,
         };
         PipelineError::new(kind, err.to_string())
     }

@@ -40,6 +40,7 @@ pub const RIL_WORD: c_int = 3;
 pub const IFF_UNKNOWN: c_int = 0;
 pub const IFF_JFIF_JPEG: c_int = 2;
 pub const IFF_PNG: c_int = 3;
+pub const IFF_GIF: c_int = 13;
 pub const IFF_LPDF: c_int = 16;
 pub const IFF_PS: c_int = 12;
 pub const IFF_SPIX: c_int = 19;
@@ -113,6 +114,21 @@ extern "C" {
         piscmap: *mut c_int,
     ) -> c_int;
     pub fn pixReadMem(data: *const u8, size: usize) -> *mut Pix;
+    pub fn readHeaderMemTiff(
+        cdata: *const u8,
+        size: usize,
+        n: c_int,
+        pw: *mut c_int,
+        ph: *mut c_int,
+        pbps: *mut c_int,
+        pspp: *mut c_int,
+        pres: *mut c_int,
+        pcmap: *mut c_int,
+        pformat: *mut c_int,
+    ) -> c_int;
+    pub fn pixReadMemTiff(cdata: *const u8, size: usize, n: c_int) -> *mut Pix;
+    pub fn pixGetSpp(pix: *const Pix) -> c_int;
+    pub fn pixRemoveAlpha(pixs: *mut Pix) -> *mut Pix;
     pub fn pixConvertTo8(pixs: *mut Pix, cmapflag: c_int) -> *mut Pix;
     pub fn pixDestroy(ppix: *mut *mut Pix);
     pub fn pixGetWidth(pix: *const Pix) -> c_int;

@@ -40,6 +40,12 @@ pub struct PipelineConfig {
     pub max_image_pixels: u64,
     /// Inputs above this many bytes are refused before decoding.
     pub max_input_bytes: u64,
+    /// Documents (PDF, multi-page TIFF) with more pages than this are refused from their structure
+    /// (`too_many_pages`).
+    pub max_pages: u32,
+    /// Resolution PDF pages without a usable text layer are rendered at for OCR; also the unit of every PDF
+    /// page's boxes (pixels at this DPI).
+    pub pdf_dpi: u32,
     /// Text height (median glyph height, pixels) that `enhancement` rescales toward.
     pub target_text_height_px: f64,
     pub page_seg_mode: PageSegPolicy,
@@ -61,6 +67,8 @@ impl Default for PipelineConfig {
             route: RouteOverride::Auto,
             max_image_pixels: 40_000_000,
             max_input_bytes: 50 * 1024 * 1024,
+            max_pages: 200,
+            pdf_dpi: 300,
             target_text_height_px: 24.0,
             page_seg_mode: PageSegPolicy::ByKind,
             min_orientation_confidence: 5.0,
@@ -83,6 +91,12 @@ impl PipelineConfig {
         }
         if self.max_image_pixels == 0 || self.max_input_bytes == 0 {
             return err("max_image_pixels and max_input_bytes must be positive");
+        }
+        if !(1..=10_000).contains(&self.max_pages) {
+            return err("max_pages must be within 1..=10000");
+        }
+        if !(72..=1200).contains(&self.pdf_dpi) {
+            return err("pdf_dpi must be within 72..=1200");
         }
         if !(6.0..=200.0).contains(&self.target_text_height_px) {
             return err("target_text_height_px must be within 6..=200");
@@ -121,7 +135,7 @@ impl PipelineConfig {
     pub fn output_fingerprint(&self, model_sha256: &str) -> String {
         let f = &self.flags;
         let text = format!(
-            "{}|model={}:{}|threshold={}|route={:?}|target={}|psm={:?}|osd={}|reroute={:?}|resize={:?}|skip_pre_ocr={:?}|v={}",
+            "{}|model={}:{}|threshold={}|route={:?}|target={}|psm={:?}|osd={}|reroute={:?}|resize={:?}|skip_pre_ocr={:?}|pdf_dpi={}|v={}",
             rythmiq_types::RESULT_SCHEMA_VERSION,
             f.model,
             model_sha256,
@@ -133,6 +147,7 @@ impl PipelineConfig {
             self.reroute_below_confidence,
             f.max_working_side_px,
             f.skip_pre_ocr_above,
+            self.pdf_dpi,
             env!("CARGO_PKG_VERSION"),
         );
         rythmiq_types::sha256_hex(text.as_bytes())[..16].to_string()

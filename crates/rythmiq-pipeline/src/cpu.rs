@@ -149,6 +149,14 @@ pub fn on_helper_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     value
 }
 
+/// Books `cpu_seconds` spent by a child process (a PDF tool, read from its rusage) to the calling thread, so the
+/// stage that ran the child pays for it as helper CPU.
+pub fn book_helper_cpu(cpu_seconds: f64) {
+    if cpu_seconds > 0.0 {
+        LEDGER.with(|l| l.set(l.get() + cpu_seconds));
+    }
+}
+
 /// Resident memory of this process: (current, peak) in bytes, from `/proc/self/status`.
 pub fn memory_bytes() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -1,5 +1,10 @@
-//! The one place where the stages are wired: their order, the fast/standard routing, the result cache, and the
-//! CPU clock read at every stage boundary.
+//! The one place where the stages are wired: their order, the page loop, the text_layer/fast/standard routing,
+//! the result cache, and the CPU clock read at every stage boundary.
+//!
+//! A document is processed page by page: `fetch` once; then, for every page, `quality_scoring` (which opens the
+//! document on its first page), the page's route, `pre_ocr`, `enhancement` and `ocr`; then `schema_adaptation`
+//! and `upload` once. A stage's record is the sum over the pages (one `cpu_metrics` row per stage per document,
+//! as before), and is `skipped` only when no page ran it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -10,7 +15,8 @@ use rythmiq_types::{DocumentRun, ErrorKind, PathKind, PipelineError, ResultDocum
 use crate::config::{ConfigError, PipelineConfig, RouteOverride};
 use crate::cpu::{CpuSnapshot, StageClock};
 use crate::stages::{
-    DocState, Enhancement, Fetch, Ocr, PreOcr, QualityScoring, Resources, SchemaAdaptation, Step, Upload,
+    DocState, Enhancement, Fetch, Ocr, PreOcr, QualityScoring, Resources, SchemaAdaptation, Step, TextLayerRead,
+    Upload,
 };
 
 /// Decides the path from the quality score (or the override).
@@ -81,11 +87,16 @@ impl Pipeline {
     /// Runs one document through the pipeline. Never panics: a panic inside a stage becomes an `internal` error
     /// on this document, and the pipeline stays usable.
     pub fn process(&mut self, document_id: &str, input_key: &str) -> Processed {
+        self.process_pages(document_id, input_key, None)
+    }
+
+    /// [`Pipeline::process`] restricted to pages `first..=last` (1-based, clamped to the document).
+    pub fn process_pages(&mut self, document_id: &str, input_key: &str, page_range: Option<(u32, u32)>) -> Processed {
         let span = tracing::info_span!("document", document_id, input_key);
         let _enter = span.enter();
         let cold_start = self.is_cold();
         self.res.model_load_cpu_seconds = 0.0;
-        let mut doc = DocState { input_key: input_key.to_string(), ..Default::default() };
+        let mut doc = DocState { input_key: input_key.to_string(), page_range, ..Default::default() };
         let mut stages: Vec<StageRecord> = Vec::with_capacity(Stage::ALL.len());
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_stages(&mut doc, &mut stages)))
             .unwrap_or_else(|panic| {
@@ -101,10 +112,18 @@ impl Pipeline {
         if let Some((kind, message)) = &error {
             tracing::warn!(error_kind = %kind, error = %message, "document failed");
         }
+        let n_pages = match &doc.result {
+            Some(result) => result.pages.len() as u32,
+            None => doc.readings.len() as u32,
+        };
         let run = DocumentRun {
             document_id: document_id.to_string(),
-            path: doc.path,
-            quality_score: (doc.image.is_some() || doc.result.is_some()).then_some(doc.features.score),
+            path: doc.doc_path.or(doc.path),
+            quality_score: doc
+                .doc_features
+                .as_ref()
+                .map(|f| f.score)
+                .or_else(|| (doc.image.is_some() || doc.result.is_some()).then_some(doc.features.score)),
             cold_start,
             rerouted: doc.rerouted,
             model_load_cpu_seconds: self.res.model_load_cpu_seconds,
@@ -112,7 +131,7 @@ impl Pipeline {
             model: self.res.config.flags.model,
             flags: self.res.config.flags.clone(),
             input_bytes: doc.bytes.len() as u64,
-            pages: u32::from(doc.result.is_some() || doc.cache_hit),
+            pages: n_pages,
             error,
             result_key: doc.result_key.clone(),
             cache_hit: doc.cache_hit,
@@ -123,7 +142,7 @@ impl Pipeline {
     fn run_stages(&mut self, doc: &mut DocState, stages: &mut Vec<StageRecord>) -> Result<(), PipelineError> {
         let mut mark = self.clock.snapshot();
         self.step::<Fetch>(doc, stages, &mut mark)?;
-        if self.res.config.flags.result_cache && self.lookup_cache(doc)? {
+        if self.res.config.flags.result_cache && doc.page_range.is_none() && self.lookup_cache(doc)? {
             // The lookup's cost belongs to fetch: it is what a hit pays instead of the rest.
             let end = self.clock.snapshot();
             if let Some(fetch) = stages.last_mut() {
@@ -135,7 +154,39 @@ impl Pipeline {
             stages.extend(Stage::ALL[1..].iter().map(|&s| StageRecord::skipped(s)));
             return Ok(());
         }
-        self.step::<QualityScoring>(doc, stages, &mut mark)?;
+        // The page loop. Each page's stages are summed into the document's records, also when a page fails.
+        let mut page_idx = doc.page_range.map_or(0, |(first, _)| first.saturating_sub(1));
+        loop {
+            doc.start_page(page_idx);
+            let mut page_stages = Vec::with_capacity(5);
+            let outcome = self.run_page(doc, &mut page_stages, &mut mark);
+            merge_stages(stages, page_stages);
+            outcome?;
+            doc.finish_page();
+            page_idx += 1;
+            let n_pages = doc.document.as_ref().map_or(1, |d| d.n_pages());
+            let last = doc.page_range.map_or(n_pages, |(_, last)| last.min(n_pages));
+            if page_idx >= last {
+                break;
+            }
+        }
+        if doc.readings.is_empty() {
+            return Err(PipelineError::new(ErrorKind::UnsupportedFormat, "the requested pages are not in the document"));
+        }
+        self.step::<SchemaAdaptation>(doc, stages, &mut mark)?;
+        self.step::<Upload>(doc, stages, &mut mark)?;
+        Ok(())
+    }
+
+    /// One page: `quality_scoring`, its route, then `pre_ocr`, `enhancement` and `ocr` as the route says.
+    fn run_page(&mut self, doc: &mut DocState, stages: &mut Vec<StageRecord>, mark: &mut CpuSnapshot) -> Result<(), PipelineError> {
+        self.step::<QualityScoring>(doc, stages, mark)?;
+        if doc.text_layer.is_some() {
+            doc.path = Some(PathKind::TextLayer);
+            stages.push(StageRecord::skipped(Stage::PreOcr));
+            stages.push(StageRecord::skipped(Stage::Enhancement));
+            return self.step::<TextLayerRead>(doc, stages, mark);
+        }
         let path = route(&self.res.config, doc.features.score);
         doc.path = Some(path);
         let skip_pre_ocr = path == PathKind::Fast
@@ -143,22 +194,20 @@ impl Pipeline {
         if skip_pre_ocr {
             stages.push(StageRecord::skipped(Stage::PreOcr));
         } else {
-            self.step::<PreOcr>(doc, stages, &mut mark)?;
+            self.step::<PreOcr>(doc, stages, mark)?;
         }
         if path == PathKind::Fast {
             stages.push(StageRecord::skipped(Stage::Enhancement));
         } else {
-            self.step::<Enhancement>(doc, stages, &mut mark)?;
+            self.step::<Enhancement>(doc, stages, mark)?;
         }
-        self.step::<Ocr>(doc, stages, &mut mark)?;
+        self.step::<Ocr>(doc, stages, mark)?;
         let low_confidence = doc.ocr.as_ref().is_some_and(|page| {
             self.res.config.reroute_below_confidence.is_some_and(|min| page.mean_confidence < min)
         });
         if path == PathKind::Fast && low_confidence {
-            self.reroute(doc, stages, &mut mark)?;
+            self.reroute(doc, stages, mark)?;
         }
-        self.step::<SchemaAdaptation>(doc, stages, &mut mark)?;
-        self.step::<Upload>(doc, stages, &mut mark)?;
         Ok(())
     }
 
@@ -178,6 +227,7 @@ impl Pipeline {
         stages.retain(|s| !s.skipped);
         let first_reading = doc.ocr.take();
         let first_image = doc.image.clone();
+        let first_transforms = doc.transforms.clone();
         let (first_dpi, first_scale) = (doc.dpi, doc.scale_applied);
         doc.path = Some(PathKind::Standard);
         doc.rerouted = true;
@@ -196,6 +246,7 @@ impl Pipeline {
             doc.image = first_image;
             doc.dpi = first_dpi;
             doc.scale_applied = first_scale;
+            doc.transforms = first_transforms;
             doc.rotation_applied = 0;
             doc.deskew_applied = 0.0;
         }
@@ -239,4 +290,21 @@ impl Pipeline {
         doc.result = Some(result);
         Ok(true)
     }
+}
+
+/// Adds one page's stage records into the document's: costs summed, `skipped` only while no page ran the stage;
+/// kept in stage order.
+fn merge_stages(total: &mut Vec<StageRecord>, page: Vec<StageRecord>) {
+    for record in page {
+        match total.iter_mut().find(|t| t.stage == record.stage) {
+            Some(t) => {
+                t.cpu_seconds += record.cpu_seconds;
+                t.helper_cpu_seconds += record.helper_cpu_seconds;
+                t.wall_seconds += record.wall_seconds;
+                t.skipped &= record.skipped;
+            }
+            None => total.push(record),
+        }
+    }
+    total.sort_by_key(|r| r.stage);
 }

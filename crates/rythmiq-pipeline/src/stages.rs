@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rythmiq_imaging::{self as imaging, GrayImage, ScoreWeights};
-use rythmiq_ocr::{decode, DecodeLimits, OcrEngine, OcrPage, OsdEngine};
+use rythmiq_ocr::{DecodeLimits, Document, OcrEngine, OcrPage, OsdEngine, PageContent};
 use rythmiq_storage::ObjectStore;
 use rythmiq_types::{
     ErrorKind, ModelInfo, Page, PathKind, PipelineError, QualityFeatures, ResultDocument, Stage,
@@ -12,6 +12,7 @@ use rythmiq_types::{
 };
 
 use crate::config::{PageSegPolicy, PipelineConfig};
+use crate::geometry::{to_submitted, Transform};
 
 /// Everything one document accumulates on its way through the stages.
 #[derive(Debug, Default)]
@@ -35,12 +36,83 @@ pub struct DocState {
     pub result_key: Option<String>,
     pub cache_hit: bool,
     pub rerouted: bool,
+    /// The opened document (structure checked, pages counted), from the first page's `quality_scoring`.
+    pub document: Option<Document>,
+    /// The page being processed (0-based), and the 1-based inclusive range to process (`None`: every page).
+    pub page_idx: u32,
+    pub page_range: Option<(u32, u32)>,
+    /// The current page's text layer, when it takes the `text_layer` route.
+    pub text_layer: Option<Vec<rythmiq_types::Block>>,
+    /// The current page's size as submitted, and the geometric steps from it to the working image.
+    pub submitted_size: (u32, u32),
+    pub transforms: Vec<Transform>,
+    /// Every finished page, in order, for `schema_adaptation`.
+    pub readings: Vec<PageReading>,
+    /// The costliest route any page took, and the first OCRed page's quality (the document-level fields).
+    pub doc_path: Option<PathKind>,
+    pub doc_features: Option<QualityFeatures>,
+}
+
+/// One page's OCR output (or text layer) and what is needed to put its boxes back on the submitted page.
+#[derive(Debug)]
+pub struct PageReading {
+    pub page_idx: u32,
+    pub route: PathKind,
+    pub ocr: OcrPage,
+    pub submitted_size: (u32, u32),
+    pub dpi: Option<u32>,
+    pub transforms: Vec<Transform>,
+    pub rotation_applied: u32,
+    pub deskew_applied: f64,
+    pub scale_applied: f64,
+    pub page_seg_mode: u32,
+}
+
+impl DocState {
+    /// Clears the per-page fields before the next page.
+    pub fn start_page(&mut self, page_idx: u32) {
+        self.page_idx = page_idx;
+        self.image = None;
+        self.dpi = None;
+        self.features = QualityFeatures::default();
+        self.path = None;
+        self.rotation_applied = 0;
+        self.deskew_applied = 0.0;
+        self.scale_applied = 1.0;
+        self.page_seg_mode = 0;
+        self.ocr = None;
+        self.text_layer = None;
+        self.transforms.clear();
+    }
+
+    /// Files the current page's reading (after its `ocr` stage).
+    pub fn finish_page(&mut self) {
+        let Some(ocr) = self.ocr.take() else { return };
+        let route = self.path.unwrap_or(PathKind::Standard);
+        self.doc_path = Some(self.doc_path.map_or(route, |p| p.max(route)));
+        if route != PathKind::TextLayer && self.doc_features.is_none() {
+            self.doc_features = Some(self.features.clone());
+        }
+        self.readings.push(PageReading {
+            page_idx: self.page_idx,
+            route,
+            ocr,
+            submitted_size: self.submitted_size,
+            dpi: self.dpi.map(|d| ((d as f64 / self.scale_applied).round() as u32).max(1)),
+            transforms: std::mem::take(&mut self.transforms),
+            rotation_applied: self.rotation_applied,
+            deskew_applied: self.deskew_applied,
+            scale_applied: self.scale_applied,
+            page_seg_mode: self.page_seg_mode,
+        });
+    }
 }
 
 impl DocState {
     /// Scales `image` by `s`, keeping the document's record of the scale and its effective resolution in step.
     fn rescale(&mut self, image: &GrayImage, s: f64) -> GrayImage {
         let (w, h) = ((image.width() as f64 * s).round() as u32, (image.height() as f64 * s).round() as u32);
+        self.transforms.push(Transform::Resize { from: (image.width(), image.height()), to: (w.max(1), h.max(1)) });
         self.scale_applied *= s;
         self.dpi = self.dpi.map(|d| ((d as f64 * s).round() as u32).max(1));
         imaging::resize(image, w, h)
@@ -119,22 +191,65 @@ impl Step for Fetch {
     }
 }
 
-/// `quality_scoring`: decode (header-checked), apply the pre-resize cap, measure the features, score.
+/// `quality_scoring`: open the document on its first page (structure, page count and sizes checked), decode the
+/// page (header-checked), apply the pre-resize cap, measure the features, score. A PDF page with a usable text
+/// layer is not decoded: it takes the `text_layer` route.
 pub struct QualityScoring;
+
+impl QualityScoring {
+    pub fn limits(config: &PipelineConfig) -> DecodeLimits {
+        DecodeLimits {
+            max_image_pixels: config.max_image_pixels,
+            max_pages: config.max_pages,
+            pdf_dpi: config.pdf_dpi,
+            ..DecodeLimits::default()
+        }
+    }
+}
 
 impl Step for QualityScoring {
     const STAGE: Stage = Stage::QualityScoring;
 
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
-        let limits = DecodeLimits { max_image_pixels: res.config.max_image_pixels };
-        let decoded = decode(&doc.bytes, limits)?;
+        let limits = QualityScoring::limits(&res.config);
+        if doc.document.is_none() {
+            let document = rythmiq_ocr::open(&doc.bytes, &limits)?;
+            crate::cpu::book_helper_cpu(document.tool_cpu_seconds);
+            doc.document = Some(document);
+        }
+        let document = doc.document.as_ref().ok_or_else(|| internal("document"))?;
+        if doc.page_idx >= document.n_pages() {
+            return Err(PipelineError::new(
+                ErrorKind::UnsupportedFormat,
+                format!("page {} is not in the document ({} pages)", doc.page_idx + 1, document.n_pages()),
+            ));
+        }
+        let loaded = document.page(&doc.bytes, doc.page_idx, &limits)?;
+        crate::cpu::book_helper_cpu(loaded.tool_cpu_seconds);
+        let decoded = match loaded.content {
+            PageContent::TextLayer { width_px, height_px, dpi, blocks } => {
+                doc.submitted_size = (width_px, height_px);
+                doc.dpi = Some(dpi);
+                doc.features = QualityFeatures { width_px, height_px, dpi: Some(dpi), score: 1.0, ..Default::default() };
+                doc.text_layer = Some(blocks);
+                return Ok(());
+            }
+            PageContent::Raster(decoded) => decoded,
+        };
         let mut image = decoded.image;
+        doc.submitted_size = (image.width(), image.height());
         doc.dpi = decoded.dpi;
         doc.scale_applied = 1.0;
         if let Some(cap) = res.config.flags.max_working_side_px {
             let longest = image.width().max(image.height());
             if longest > cap {
-                image = doc.rescale(&image, cap as f64 / longest as f64);
+                let s = cap as f64 / longest as f64;
+                // A sliver (1x20000) would shrink to nothing: refuse it now rather than fail in the engine.
+                let shortest = image.width().min(image.height()) as f64 * s;
+                if shortest < rythmiq_ocr::MIN_SIDE_PX as f64 {
+                    return Err(rythmiq_ocr::DecodeError::Degenerate { width: image.width(), height: image.height() }.into());
+                }
+                image = doc.rescale(&image, s);
             }
         }
         let measured = imaging::measure(&image, doc.dpi);
@@ -170,6 +285,10 @@ impl Step for PreOcr {
         if suspect {
             if let Some(orientation) = res.osd()?.detect(&image, dpi)? {
                 if orientation.rotate_clockwise_degrees != 0 && orientation.confidence >= min_conf {
+                    doc.transforms.push(Transform::Quarter {
+                        degrees: orientation.rotate_clockwise_degrees,
+                        from: (image.width(), image.height()),
+                    });
                     image = imaging::rotate_quarter(&image, orientation.rotate_clockwise_degrees);
                     doc.rotation_applied = orientation.rotate_clockwise_degrees;
                 }
@@ -183,6 +302,7 @@ impl Step for PreOcr {
             doc.features.skew_degrees
         };
         if skew.abs() >= 0.3 {
+            doc.transforms.push(Transform::Small { degrees: -skew, size: (image.width(), image.height()) });
             image = imaging::rotate_small(&image, -skew, doc.background_level);
             doc.deskew_applied = -skew;
         }
@@ -256,51 +376,98 @@ impl Step for Ocr {
     }
 }
 
-/// `schema_adaptation`: Tesseract's words into the versioned result document, serialised.
+/// The `ocr` stage of a `text_layer` page: the PDF's own words take the place of Tesseract's (no engine runs).
+pub struct TextLayerRead;
+
+impl Step for TextLayerRead {
+    const STAGE: Stage = Stage::Ocr;
+
+    fn run(doc: &mut DocState, _res: &mut Resources) -> Result<(), PipelineError> {
+        let blocks = doc.text_layer.take().ok_or_else(|| internal("text layer"))?;
+        let n_words = blocks.iter().flat_map(|b| &b.lines).map(|l| l.words.len()).sum::<usize>();
+        doc.ocr = Some(OcrPage { blocks, mean_confidence: if n_words == 0 { 0.0 } else { 100.0 } });
+        doc.page_seg_mode = 0;
+        Ok(())
+    }
+}
+
+/// A page's plain text: lines by `\n`, blocks by a blank line.
+fn page_text(blocks: &[rythmiq_types::Block]) -> String {
+    blocks
+        .iter()
+        .map(|b| {
+            b.lines
+                .iter()
+                .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// `schema_adaptation`: every page's words, boxes mapped back onto the page as submitted, into the versioned
+/// result document, serialised.
 pub struct SchemaAdaptation;
 
 impl Step for SchemaAdaptation {
     const STAGE: Stage = Stage::SchemaAdaptation;
 
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
-        let ocr = doc.ocr.take().ok_or_else(|| internal("ocr output"))?;
-        let image = doc.image.as_ref().ok_or_else(|| internal("image"))?;
+        if doc.readings.is_empty() {
+            return Err(internal("ocr output"));
+        }
         let engine = res.engine()?;
-        let text = ocr
-            .blocks
-            .iter()
-            .map(|b| {
-                b.lines
-                    .iter()
-                    .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let (mut conf_sum, mut n_words) = (0f64, 0usize);
+        let mut pages = Vec::with_capacity(doc.readings.len());
+        let mut page_seg_mode = 0;
+        for reading in std::mem::take(&mut doc.readings) {
+            let (transforms, size) = (&reading.transforms, reading.submitted_size);
+            let mut blocks = reading.ocr.blocks;
+            for block in &mut blocks {
+                block.bbox = to_submitted(block.bbox, transforms, size);
+                for line in &mut block.lines {
+                    line.bbox = to_submitted(line.bbox, transforms, size);
+                    for word in &mut line.words {
+                        word.bbox = to_submitted(word.bbox, transforms, size);
+                        conf_sum += word.confidence as f64;
+                        n_words += 1;
+                    }
+                }
+            }
+            if reading.route != PathKind::TextLayer {
+                page_seg_mode = reading.page_seg_mode;
+            }
+            pages.push(Page {
+                page_idx: reading.page_idx,
+                route: reading.route,
+                width_px: size.0,
+                height_px: size.1,
+                dpi: reading.dpi,
+                text: page_text(&blocks),
+                mean_confidence: reading.ocr.mean_confidence,
+                rotation_applied_degrees: reading.rotation_applied,
+                deskew_applied_degrees: reading.deskew_applied,
+                scale_applied: reading.scale_applied,
+                blocks,
+            });
+        }
+        let text = pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\u{c}");
         let result = ResultDocument {
             schema_version: RESULT_SCHEMA_VERSION.to_string(),
             content_sha256: doc.content_sha256.clone(),
-            path: doc.path.ok_or_else(|| internal("path"))?,
-            quality: doc.features.clone(),
+            path: doc.doc_path.ok_or_else(|| internal("path"))?,
+            quality: doc.doc_features.clone().unwrap_or_else(|| doc.features.clone()),
             model: ModelInfo {
                 kind: engine.model(),
                 sha256: engine.model_sha256().to_string(),
                 tesseract_version: rythmiq_ocr::tesseract_version(),
-                page_seg_mode: doc.page_seg_mode,
+                page_seg_mode,
             },
             flags: res.config.flags.clone(),
-            pages: vec![Page {
-                page_idx: 0,
-                width_px: image.width(),
-                height_px: image.height(),
-                rotation_applied_degrees: doc.rotation_applied,
-                deskew_applied_degrees: doc.deskew_applied,
-                scale_applied: doc.scale_applied,
-                blocks: ocr.blocks,
-            }],
+            pages,
             text,
-            mean_confidence: ocr.mean_confidence,
+            mean_confidence: if n_words == 0 { 0.0 } else { (conf_sum / n_words as f64) as f32 },
         };
         doc.result_json = serde_json::to_vec(&result)
             .map_err(|e| PipelineError::new(ErrorKind::Internal, format!("serialising the result: {e}")))?;
@@ -325,7 +492,11 @@ impl Step for Upload {
 
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
         let result = doc.result.as_ref().ok_or_else(|| internal("result"))?;
-        let fingerprint = res.config.output_fingerprint(&result.model.sha256);
+        let mut fingerprint = res.config.output_fingerprint(&result.model.sha256);
+        if let Some((first, last)) = doc.page_range {
+            // A partial result never lands on (or is served as) the whole document's key.
+            fingerprint = format!("{fingerprint}-pages-{first}-{last}");
+        }
         let key = Upload::result_key(&doc.content_sha256, &fingerprint);
         let text_key = key.replace(".json", ".txt");
         let json = std::mem::take(&mut doc.result_json);

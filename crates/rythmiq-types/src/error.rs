@@ -8,12 +8,21 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorKind {
     /// Zero-byte input.
     EmptyInput,
-    /// Bytes that are no image format we read (PDF, text, an unknown magic number).
+    /// Bytes that are no document format we read (text, an archive, an unknown magic number).
     UnsupportedFormat,
     /// A known format whose data is damaged or truncated.
     CorruptImage,
     /// Pixel count (read from the header, before decoding) above `max_image_pixels`, or bytes above `max_input_bytes`.
     ImageTooLarge,
+    /// An image that can never hold readable text: a side under the minimum (1x1, 1x20000), before or after the
+    /// pre-resize.
+    DegenerateImage,
+    /// A multi-page document (PDF, TIFF) with more pages than `max_pages`, counted from its structure.
+    TooManyPages,
+    /// A PDF that is encrypted or needs a password.
+    EncryptedDocument,
+    /// A PDF whose structure is damaged, or that the renderer could not read within its limits.
+    CorruptDocument,
     /// The input object does not exist.
     NotFound,
     /// The object store refused us (credentials, permissions).
@@ -33,11 +42,15 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::EmptyInput,
         ErrorKind::UnsupportedFormat,
         ErrorKind::CorruptImage,
         ErrorKind::ImageTooLarge,
+        ErrorKind::DegenerateImage,
+        ErrorKind::TooManyPages,
+        ErrorKind::EncryptedDocument,
+        ErrorKind::CorruptDocument,
         ErrorKind::NotFound,
         ErrorKind::AccessDenied,
         ErrorKind::StorageUnavailable,
@@ -55,6 +68,10 @@ impl ErrorKind {
             | ErrorKind::UnsupportedFormat
             | ErrorKind::CorruptImage
             | ErrorKind::ImageTooLarge
+            | ErrorKind::DegenerateImage
+            | ErrorKind::TooManyPages
+            | ErrorKind::EncryptedDocument
+            | ErrorKind::CorruptDocument
             | ErrorKind::NotFound
             | ErrorKind::AccessDenied => false,
             ErrorKind::StorageUnavailable
@@ -70,7 +87,14 @@ impl ErrorKind {
     pub fn is_validation(self) -> bool {
         matches!(
             self,
-            ErrorKind::EmptyInput | ErrorKind::UnsupportedFormat | ErrorKind::CorruptImage | ErrorKind::ImageTooLarge
+            ErrorKind::EmptyInput
+                | ErrorKind::UnsupportedFormat
+                | ErrorKind::CorruptImage
+                | ErrorKind::ImageTooLarge
+                | ErrorKind::DegenerateImage
+                | ErrorKind::TooManyPages
+                | ErrorKind::EncryptedDocument
+                | ErrorKind::CorruptDocument
         )
     }
 
@@ -80,6 +104,10 @@ impl ErrorKind {
             ErrorKind::UnsupportedFormat => "unsupported_format",
             ErrorKind::CorruptImage => "corrupt_image",
             ErrorKind::ImageTooLarge => "image_too_large",
+            ErrorKind::DegenerateImage => "degenerate_image",
+            ErrorKind::TooManyPages => "too_many_pages",
+            ErrorKind::EncryptedDocument => "encrypted_document",
+            ErrorKind::CorruptDocument => "corrupt_document",
             ErrorKind::NotFound => "not_found",
             ErrorKind::AccessDenied => "access_denied",
             ErrorKind::StorageUnavailable => "storage_unavailable",

@@ -2,6 +2,7 @@
 
 mod error;
 mod flags;
+pub mod intake;
 mod result;
 mod stage;
 

@@ -1,12 +1,13 @@
 //! The versioned result document that `schema_adaptation` produces and `upload` stores.
-//! Its JSON Schema is `schemas/result-document.v1.json` at the repository root; tests validate against it.
+//! Its JSON Schema is `schemas/result-document.v2.json` at the repository root; tests validate against it.
+//! (`v1`, whose boxes were in working-image pixels and which had no per-page text or route, is superseded.)
 
 use serde::{Deserialize, Serialize};
 
 use crate::{ModelKind, OptimisationFlags, PathKind};
 
 /// Bumped on any change a consumer could notice; consumers must check it.
-pub const RESULT_SCHEMA_VERSION: &str = "rythmiq.result/v1";
+pub const RESULT_SCHEMA_VERSION: &str = "rythmiq.result/v2";
 
 /// Measured image features and the quality score derived from them. All lengths are in pixels of the working image
 /// (the decoded image after any pre-resize; `Page::scale_applied` relates the two).
@@ -36,7 +37,9 @@ pub struct QualityFeatures {
     pub score: f64,
 }
 
-/// An axis-aligned box in the coordinates of the image that was OCRed (after any pre-processing).
+/// An axis-aligned box, in pixels of the page as submitted: origin at the top-left corner, x to the right, y down,
+/// `right`/`bottom` exclusive. For an image that is the image's own pixel grid (before any pre-resize, rotation or
+/// deskew); for a PDF page it is the page rendered at `Page::dpi` (points x dpi / 72).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BBox {
     pub left: i32,
@@ -67,10 +70,19 @@ pub struct Block {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Page {
+    /// 0-based position of the page in the submitted document.
     pub page_idx: u32,
-    /// Size of the image given to the OCR engine.
+    /// The route this page took (`text_layer` for a PDF page read from its text layer, without OCR).
+    pub route: PathKind,
+    /// Size of the page as submitted, in the pixels its boxes use.
     pub width_px: u32,
     pub height_px: u32,
+    /// Resolution of that pixel grid: the header's for an image (when stated), the render DPI for a PDF page.
+    pub dpi: Option<u32>,
+    /// The page's plain text: lines separated by `\n`, blocks by a blank line.
+    pub text: String,
+    /// Mean word confidence, 0..100 (100 for a text layer, 0 when no words).
+    pub mean_confidence: f32,
     /// Clockwise rotation applied before OCR (0 on the fast path).
     pub rotation_applied_degrees: u32,
     /// Deskew applied before OCR, degrees.
@@ -85,6 +97,7 @@ pub struct ModelInfo {
     pub kind: ModelKind,
     pub sha256: String,
     pub tesseract_version: String,
+    /// Segmentation mode of the last OCRed page (0 when every page came from a text layer).
     pub page_seg_mode: u32,
 }
 
@@ -100,8 +113,8 @@ pub struct ResultDocument {
     pub model: ModelInfo,
     pub flags: OptimisationFlags,
     pub pages: Vec<Page>,
-    /// Plain text, lines separated by `\n`, blocks by a blank line.
+    /// Plain text of every page, in order, pages separated by a form feed (`\f`) as the tesseract CLI does.
     pub text: String,
-    /// Mean word confidence, 0..100 (0 when no words).
+    /// Mean word confidence over every page's words, 0..100 (0 when no words).
     pub mean_confidence: f32,
 }

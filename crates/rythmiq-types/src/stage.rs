@@ -59,10 +59,14 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// The route a document takes, decided by its quality score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The route a page takes: its PDF text layer when it has a usable one, otherwise by its quality score. A
+/// document's route is the costliest of its pages' (`standard` > `fast` > `text_layer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PathKind {
+    /// A PDF page with a usable text layer: no OCR; `pre_ocr` and `enhancement` are skipped, the other stages
+    /// run (the `ocr` stage adapts the text layer's words).
+    TextLayer,
     /// Quality at or above the threshold: `pre_ocr` and `enhancement` are skipped.
     Fast,
     /// Everything else: all seven stages run.
@@ -72,6 +76,7 @@ pub enum PathKind {
 impl PathKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            PathKind::TextLayer => "text_layer",
             PathKind::Fast => "fast",
             PathKind::Standard => "standard",
         }
@@ -79,6 +84,7 @@ impl PathKind {
 
     pub fn parse(name: &str) -> Option<PathKind> {
         match name {
+            "text_layer" => Some(PathKind::TextLayer),
             "fast" => Some(PathKind::Fast),
             "standard" => Some(PathKind::Standard),
             _ => None,
