@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod cpu;
+pub mod engines;
 mod pipeline;
 mod stages;
 
