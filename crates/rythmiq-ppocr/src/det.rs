@@ -46,9 +46,9 @@ impl TextBox {
     }
 }
 
-/// Rounds like Python's `round` on floats that are not exact halves (the reference uses it for sizes).
+/// Rounds to a multiple of 32 like Python's `round` (halves to even), as the reference sizes its input.
 fn round32(v: u32) -> u32 {
-    ((v as f64 / 32.0).round() as u32 * 32).max(32)
+    ((v as f64 / 32.0).round_ties_even() as u32 * 32).max(32)
 }
 
 /// The network input size for a `w` x `h` page: the shorter side raised to `limit_side_len`, both sides rounded to

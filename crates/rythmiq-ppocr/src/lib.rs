@@ -264,7 +264,7 @@ pub fn working_image(page: &GrayImage) -> (GrayImage, f64) {
         return (page.clone(), 1.0);
     }
     let ratio = MAX_SIDE_LEN as f64 / longest as f64;
-    let r32 = |v: u32| (((v as f64 * ratio) as u32 as f64 / 32.0).round() as u32 * 32).max(32);
+    let r32 = |v: u32| (((v as f64 * ratio) as u32 as f64 / 32.0).round_ties_even() as u32 * 32).max(32);
     let (w, h) = (r32(page.width()), r32(page.height()));
     (rythmiq_imaging::resize(page, w, h), w as f64 / page.width() as f64)
 }
