@@ -672,6 +672,9 @@ fn compare_configs(extra: &[String]) -> anyhow::Result<Vec<(String, Vec<String>)
     ];
     let all: Vec<String> = configs.iter().flat_map(|(_, a)| a.clone()).filter(|a| a != "best_int" && a != "--model").collect();
     configs.push(("all (fast model)".to_string(), all));
+    // The OCR engines (issue 9): the rows above are Tesseract's; these two change only the engine.
+    configs.push(("engine=ppocr".to_string(), flag(&["--engine", "ppocr"])));
+    configs.push(("engine=auto".to_string(), flag(&["--engine", "auto"])));
     for spec in extra {
         let (label, args) = spec.split_once('=').ok_or_else(|| anyhow::anyhow!("--with {spec:?}: expected LABEL=FLAGS"))?;
         configs.push((label.to_string(), args.split_whitespace().map(String::from).collect()));

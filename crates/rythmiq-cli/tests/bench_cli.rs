@@ -151,13 +151,14 @@ fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
     let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
     assert_eq!(
         labels,
-        ["baseline", "ocr_threads=2", "pre_resize=1600px", "skip_pre_ocr>=0.9", "model=best_int", "result_cache", "all (fast model)", "tiny"]
+        ["baseline", "ocr_threads=2", "pre_resize=1600px", "skip_pre_ocr>=0.9", "model=best_int", "result_cache", "all (fast model)", "engine=ppocr", "engine=auto", "tiny"]
     );
     let flags = |label: &str| rows.iter().find(|r| r["label"] == label).unwrap()["flags"].as_str().unwrap().to_string();
     assert!(flags("ocr_threads=2").contains("threads=2"), "{}", flags("ocr_threads=2"));
     assert!(flags("model=best_int").contains("model=best_int"));
     assert!(flags("result_cache").contains("cache=on"));
     assert!(flags("tiny").contains("resize=400"));
+    assert!(flags("engine=ppocr").ends_with("engine=ppocr") && flags("engine=auto").ends_with("engine=auto"));
     assert_eq!(rows[0]["saving_percent"].as_f64().unwrap(), 0.0, "the baseline saves nothing against itself");
     for row in rows {
         assert!(row["cpu_seconds_per_doc"].as_f64().unwrap() > 0.0, "{row}");
