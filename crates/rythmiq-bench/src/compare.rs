@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use rythmiq_measure::stats::percentile;
 use rythmiq_measure::{BenchSummary, CompareResult, CompareRow};
-use rythmiq_types::{ModelKind, OptimisationFlags};
+use rythmiq_types::{EngineKind, ModelKind, OptimisationFlags};
 
 /// One optimisation switch as `bench --compare` sets it: the command-line flag and its effect on the flags.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,6 +20,7 @@ pub enum FlagChange {
     SkipPreOcrAbove(f64),
     Model(ModelKind),
     ResultCache(bool),
+    Engine(EngineKind),
 }
 
 impl FlagChange {
@@ -31,6 +32,7 @@ impl FlagChange {
             FlagChange::SkipPreOcrAbove(q) => ("--skip-pre-ocr-above", q.to_string()),
             FlagChange::Model(m) => ("--model", m.as_str().to_string()),
             FlagChange::ResultCache(on) => ("--result-cache", on.to_string()),
+            FlagChange::Engine(e) => ("--engine", e.as_str().to_string()),
         };
         vec![flag.to_string(), value]
     }
@@ -42,6 +44,7 @@ impl FlagChange {
             FlagChange::SkipPreOcrAbove(q) => flags.skip_pre_ocr_above = Some(q),
             FlagChange::Model(m) => flags.model = m,
             FlagChange::ResultCache(on) => flags.result_cache = on,
+            FlagChange::Engine(e) => flags.engine = e,
         }
     }
 }
@@ -55,6 +58,10 @@ pub const SINGLE_CHANGES: [(&str, FlagChange); 5] = [
     ("model=fast", FlagChange::Model(ModelKind::Fast)),
     ("result_cache", FlagChange::ResultCache(true)),
 ];
+
+/// The engine rows, each against the reference configuration.
+pub const ENGINE_CHANGES: [(&str, FlagChange); 2] =
+    [("engine=ppocr", FlagChange::Engine(EngineKind::Ppocr)), ("engine=auto", FlagChange::Engine(EngineKind::Auto))];
 
 /// One row to measure.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +107,8 @@ pub fn configurations(base: &OptimisationFlags, extra: &[String]) -> Result<Vec<
     configs.extend(SINGLE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
     let all: Vec<FlagChange> = SINGLE_CHANGES.iter().map(|(_, c)| *c).collect();
     configs.push(row("all", &all));
+    // The OCR engines: the rows above are the reference engine's; these change only the engine.
+    configs.extend(ENGINE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
     for spec in extra {
         let (label, args) = spec.split_once('=').ok_or_else(|| CompareError::BadSpec(spec.clone()))?;
         if label.trim().is_empty() {
@@ -308,6 +317,8 @@ mod tests {
                 "model=fast",
                 "result_cache",
                 "all",
+                "engine=ppocr",
+                "engine=auto",
                 "tiny"
             ]
         );
@@ -320,7 +331,7 @@ mod tests {
         let all = expected("all").unwrap();
         assert_eq!(
             all.label(),
-            "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on",
+            "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on,engine=tesseract",
             "the all row sets every optimisation"
         );
         let all_args = &configs.iter().find(|c| c.label == "all").unwrap().args;

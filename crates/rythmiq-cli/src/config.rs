@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rythmiq_pipeline::{PageSegPolicy, PipelineConfig};
-use rythmiq_types::ModelKind;
+use rythmiq_types::{EngineKind, ModelKind};
 use serde::{Deserialize, Serialize};
 
 /// Everything the binary can be told. Each section belongs to the crate that uses it.
@@ -47,6 +47,18 @@ pub struct Overrides {
     /// OCR model (default best_int; `best` is an alias of best_int).
     #[arg(long, global = true, value_parser = ["fast", "best_int", "best"])]
     pub model: Option<String>,
+    /// OCR engine: tesseract, ppocr or auto (Tesseract, with PP-OCR re-reading its doubtful lines).
+    #[arg(long, global = true)]
+    pub engine: Option<String>,
+    /// The ONNX Runtime library the PP-OCR engine loads (default: where scripts/setup installs it).
+    #[arg(long, global = true)]
+    pub ort_lib: Option<PathBuf>,
+    /// `auto` engine: re-read with PP-OCR the lines whose mean word confidence (0..100) is below this.
+    #[arg(long, global = true)]
+    pub auto_line_confidence: Option<f32>,
+    /// `auto` engine: read the whole page with PP-OCR when Tesseract's mean confidence is below this.
+    #[arg(long, global = true)]
+    pub auto_page_confidence: Option<f32>,
     /// Pre-resize: cap the longest side of the working image, in pixels.
     #[arg(long, global = true)]
     pub max_working_side_px: Option<u32>,
@@ -123,6 +135,10 @@ fn parse_model(name: &str) -> anyhow::Result<ModelKind> {
     ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown model {name:?} (expected fast or best_int)"))
 }
 
+fn parse_engine(name: &str) -> anyhow::Result<EngineKind> {
+    EngineKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown engine {name:?} (expected tesseract, ppocr or auto)"))
+}
+
 fn parse_psm(value: &str) -> anyhow::Result<PageSegPolicy> {
     if value == "auto" {
         return Ok(PageSegPolicy::ByKind);
@@ -150,6 +166,18 @@ impl Config {
         }
         if let Some(v) = env_parse::<String>("RYTHMIQ_MODEL")? {
             p.flags.model = parse_model(&v)?;
+        }
+        if let Some(v) = env_parse::<String>("RYTHMIQ_ENGINE")? {
+            p.flags.engine = parse_engine(&v)?;
+        }
+        if let Some(v) = env_parse::<PathBuf>("RYTHMIQ_ORT_LIB")? {
+            p.ort_lib = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_AUTO_LINE_CONFIDENCE")? {
+            p.auto_line_confidence = v;
+        }
+        if let Some(v) = env_parse("RYTHMIQ_AUTO_PAGE_CONFIDENCE")? {
+            p.auto_page_confidence = Some(v);
         }
         if let Some(v) = env_parse("RYTHMIQ_MAX_WORKING_SIDE_PX")? {
             p.flags.max_working_side_px = Some(v);
@@ -208,6 +236,18 @@ impl Config {
         if let Some(v) = &overrides.model {
             p.flags.model = parse_model(v)?;
         }
+        if let Some(v) = &overrides.engine {
+            p.flags.engine = parse_engine(v)?;
+        }
+        if let Some(v) = &overrides.ort_lib {
+            p.ort_lib = v.clone();
+        }
+        if let Some(v) = overrides.auto_line_confidence {
+            p.auto_line_confidence = v;
+        }
+        if let Some(v) = overrides.auto_page_confidence {
+            p.auto_page_confidence = Some(v);
+        }
         if let Some(v) = overrides.max_working_side_px {
             p.flags.max_working_side_px = Some(v);
         }
@@ -240,6 +280,7 @@ impl Config {
         }
         let p = &mut config.pipeline;
         p.models_dir = locate_models(&p.models_dir);
+        p.ort_lib = locate_beside_checkout(&p.ort_lib);
         p.validate()?;
         config.worker.validate().map_err(|e| anyhow::anyhow!(e))?;
         config.api.validate()?;
@@ -285,6 +326,16 @@ fn mask_password(url: &str) -> String {
         Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
         None => url.to_string(),
     }
+}
+
+/// A relative file that does not exist here is looked for beside the executable's checkout
+/// (`target/<profile>/rythmiq` -> `target/tools/...`); otherwise it is returned unchanged.
+fn locate_beside_checkout(configured: &Path) -> PathBuf {
+    if configured.is_absolute() || configured.is_file() {
+        return configured.to_path_buf();
+    }
+    let Ok(exe) = std::env::current_exe() else { return configured.to_path_buf() };
+    exe.ancestors().skip(1).take(4).map(|dir| dir.join(configured)).find(|c| c.is_file()).unwrap_or_else(|| configured.to_path_buf())
 }
 
 /// A relative models directory that does not exist here is looked for beside the executable's checkout

@@ -161,16 +161,17 @@ fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
     let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
     assert_eq!(
         labels,
-        ["baseline", "ocr_threads=2", "pre_resize=1600px", "skip_pre_ocr>=0.9", "model=fast", "result_cache", "all", "tiny"]
+        ["baseline", "ocr_threads=2", "pre_resize=1600px", "skip_pre_ocr>=0.9", "model=fast", "result_cache", "all", "engine=ppocr", "engine=auto", "tiny"]
     );
     let flags = |label: &str| rows.iter().find(|r| r["label"] == label).unwrap()["flags"].as_str().unwrap().to_string();
     assert!(flags("ocr_threads=2").contains("threads=2"), "{}", flags("ocr_threads=2"));
     // Each row ran the configuration its label names, as its bench recorded it.
     assert!(flags("baseline").contains("model=best_int"), "the reference runs the default model");
     assert!(flags("model=fast").contains("model=fast"), "{}", flags("model=fast"));
-    assert_eq!(flags("all"), "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on");
+    assert_eq!(flags("all"), "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on,engine=tesseract");
     assert!(flags("result_cache").contains("cache=on"));
     assert!(flags("tiny").contains("resize=400"));
+    assert!(flags("engine=ppocr").ends_with("engine=ppocr") && flags("engine=auto").ends_with("engine=auto"));
     assert_eq!(rows[0]["saving_percent"].as_f64().unwrap(), 0.0, "the baseline saves nothing against itself");
     for row in rows {
         assert!(row["cpu_seconds_per_doc"].as_f64().unwrap() > 0.0, "{row}");

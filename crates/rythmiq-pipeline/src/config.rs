@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rythmiq_types::{ModelKind, OptimisationFlags};
+use rythmiq_types::{EngineKind, ModelKind, OptimisationFlags};
 use serde::{Deserialize, Serialize};
 
 /// How the OCR stage picks Tesseract's page segmentation mode.
@@ -57,7 +57,19 @@ pub struct PipelineConfig {
     pub min_orientation_confidence: f32,
     /// The optimisation switches (recorded on every metrics row).
     pub flags: OptimisationFlags,
+    /// The ONNX Runtime library the PP-OCR engine loads (`scripts/install-onnxruntime` puts it at the default).
+    pub ort_lib: PathBuf,
+    /// `auto` engine: a Tesseract line whose mean word confidence (0..100) is below this is re-read by PP-OCR.
+    pub auto_line_confidence: f32,
+    /// `auto` engine: when Tesseract's page mean word confidence is below this, PP-OCR reads the whole page
+    /// instead; `None` never.
+    pub auto_page_confidence: Option<f32>,
 }
+
+/// The `auto` engine's line threshold, measured (docs/tuning.md, engine section).
+pub const DEFAULT_AUTO_LINE_CONFIDENCE: f32 = 80.0;
+/// The `auto` engine's whole-page threshold, measured (docs/tuning.md, engine section).
+pub const DEFAULT_AUTO_PAGE_CONFIDENCE: Option<f32> = None;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -74,6 +86,9 @@ impl Default for PipelineConfig {
             min_orientation_confidence: 5.0,
             reroute_below_confidence: Some(50.0),
             flags: OptimisationFlags::default(),
+            ort_lib: PathBuf::from(rythmiq_ppocr::DEFAULT_RUNTIME_PATH),
+            auto_line_confidence: DEFAULT_AUTO_LINE_CONFIDENCE,
+            auto_page_confidence: DEFAULT_AUTO_PAGE_CONFIDENCE,
         }
     }
 }
@@ -119,6 +134,12 @@ impl PipelineConfig {
                 return err("page_seg_mode must be 1 or 3..=13 (0 and 2 produce no text)");
             }
         }
+        if !(0.0..=100.0).contains(&self.auto_line_confidence) {
+            return err("auto_line_confidence must be within 0..=100");
+        }
+        if self.auto_page_confidence.is_some_and(|c| !(0.0..=100.0).contains(&c)) {
+            return err("auto_page_confidence must be within 0..=100");
+        }
         let model_file = self.models_dir.join(self.flags.model.as_str()).join("eng.traineddata");
         if !model_file.is_file() {
             return Err(ConfigError(format!(
@@ -150,6 +171,19 @@ impl PipelineConfig {
             self.pdf_dpi,
             env!("CARGO_PKG_VERSION"),
         );
+        // Tesseract alone keeps the fingerprint it always had (results made before engines existed stay valid).
+        let text = match f.engine {
+            EngineKind::Tesseract => text,
+            EngineKind::Ppocr => format!("{text}|engine=ppocr:{}", rythmiq_ppocr::models_sha256()),
+            EngineKind::Auto => {
+                format!(
+                    "{text}|engine=auto:{}|auto_line={}|auto_page={:?}",
+                    rythmiq_ppocr::models_sha256(),
+                    self.auto_line_confidence,
+                    self.auto_page_confidence
+                )
+            }
+        };
         rythmiq_types::sha256_hex(text.as_bytes())[..16].to_string()
     }
 

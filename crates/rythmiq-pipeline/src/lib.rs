@@ -9,6 +9,7 @@ pub mod config;
 pub mod cpu;
 pub mod geometry;
 pub mod oneshot;
+pub mod engines;
 mod pipeline;
 mod stages;
 

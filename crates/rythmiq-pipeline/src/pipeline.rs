@@ -10,7 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use rythmiq_storage::ObjectStore;
-use rythmiq_types::{DocumentRun, ErrorKind, PathKind, PipelineError, ResultDocument, Stage, StageRecord};
+use rythmiq_types::{DocumentRun, EngineKind, ErrorKind, PathKind, PipelineError, ResultDocument, Stage, StageRecord};
 
 use crate::config::{ConfigError, PipelineConfig, RouteOverride};
 use crate::cpu::{CpuSnapshot, StageClock};
@@ -67,6 +67,7 @@ impl Pipeline {
                 runtime,
                 engine: None,
                 osd: None,
+                ppocr: None,
                 model_load_cpu_seconds: 0.0,
                 weights: Default::default(),
             },
@@ -81,7 +82,11 @@ impl Pipeline {
 
     /// Whether the next document will start on a fresh engine.
     pub fn is_cold(&self) -> bool {
-        self.res.engine.is_none()
+        match self.res.config.flags.engine {
+            EngineKind::Tesseract => self.res.engine.is_none(),
+            EngineKind::Ppocr => self.res.ppocr.is_none(),
+            EngineKind::Auto => self.res.engine.is_none() || self.res.ppocr.is_none(),
+        }
     }
 
     /// Runs one document through the pipeline. Never panics: a panic inside a stage becomes an `internal` error

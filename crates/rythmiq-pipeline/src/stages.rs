@@ -13,6 +13,9 @@ use rythmiq_types::{
 
 use crate::config::{PageSegPolicy, PipelineConfig};
 use crate::geometry::{to_submitted, Transform};
+use crate::engines::{self, PageEngine};
+use rythmiq_ppocr::PpOcrEngine;
+use rythmiq_types::EngineKind;
 
 /// Everything one document accumulates on its way through the stages.
 #[derive(Debug, Default)]
@@ -128,6 +131,8 @@ pub struct Resources {
     pub runtime: tokio::runtime::Runtime,
     pub engine: Option<OcrEngine>,
     pub osd: Option<OsdEngine>,
+    /// The PP-OCR engine, loaded on first use by the `ppocr` and `auto` engines.
+    pub ppocr: Option<PpOcrEngine>,
     /// CPU seconds spent loading models since the last document started.
     pub model_load_cpu_seconds: f64,
     pub weights: ScoreWeights,
@@ -144,6 +149,16 @@ impl Resources {
         Ok(self.engine.as_mut().expect("loaded above"))
     }
 
+    fn ppocr(&mut self) -> Result<&mut PpOcrEngine, PipelineError> {
+        if self.ppocr.is_none() {
+            let start = cpu_time::ThreadTime::now();
+            let engine = PpOcrEngine::load(&self.config.models_dir, &self.config.ort_lib)?;
+            self.model_load_cpu_seconds += start.elapsed().as_secs_f64();
+            self.ppocr = Some(engine);
+        }
+        Ok(self.ppocr.as_mut().expect("loaded above"))
+    }
+
     fn osd(&mut self) -> Result<&mut OsdEngine, PipelineError> {
         if self.osd.is_none() {
             let start = cpu_time::ThreadTime::now();
@@ -154,9 +169,18 @@ impl Resources {
         Ok(self.osd.as_mut().expect("loaded above"))
     }
 
-    /// The model's sha256, loading the engine if needed (the output key depends on it).
+    /// The model's sha256, loading the engine if needed (the output key depends on it). The `ppocr` engine
+    /// reports its two models' combined hash and loads no Tesseract model.
     pub fn model_sha256(&mut self) -> Result<String, PipelineError> {
-        Ok(self.engine()?.model_sha256().to_string())
+        Ok(self.model_identity()?.1)
+    }
+
+    fn model_identity(&mut self) -> Result<(rythmiq_types::ModelKind, String), PipelineError> {
+        if self.config.flags.engine == EngineKind::Ppocr {
+            return Ok((self.config.flags.model, rythmiq_ppocr::models_sha256()));
+        }
+        let engine = self.engine()?;
+        Ok((engine.model(), engine.model_sha256().to_string()))
     }
 }
 
@@ -345,7 +369,8 @@ impl Step for Enhancement {
     }
 }
 
-/// `ocr`: Tesseract, LSTM only, on the warm engine of this thread.
+/// `ocr`: the configured engine (Tesseract LSTM, PP-OCR, or `auto`), warm on this thread. Every engine's CPU
+/// is on this thread: ONNX Runtime runs with one thread and no spinning.
 pub struct Ocr;
 
 impl Ocr {
@@ -370,7 +395,23 @@ impl Step for Ocr {
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
         let image = doc.image.as_ref().ok_or_else(|| internal("image"))?;
         let psm = Ocr::page_seg_mode(res.config.page_seg_mode, image.width(), image.height());
-        doc.ocr = Some(res.engine()?.recognize(image, doc.dpi, psm)?);
+        let page = match res.config.flags.engine {
+            EngineKind::Tesseract => res.engine()?.recognize_page(image, doc.dpi, psm)?,
+            EngineKind::Ppocr => res.ppocr()?.recognize_page(image, doc.dpi, psm)?,
+            EngineKind::Auto => {
+                let mut page = res.engine()?.recognize_page(image, doc.dpi, psm)?;
+                let whole_page = res.config.auto_page_confidence.is_some_and(|min| page.mean_confidence < min);
+                if whole_page {
+                    page = res.ppocr()?.recognize_page(image, doc.dpi, psm)?;
+                } else {
+                    let min = res.config.auto_line_confidence;
+                    let outcome = engines::reread_doubtful_lines(&mut page, image, res.ppocr()?, min)?;
+                    tracing::debug!(?outcome, "auto engine");
+                }
+                page
+            }
+        };
+        doc.ocr = Some(page);
         doc.page_seg_mode = psm;
         Ok(())
     }
@@ -417,7 +458,7 @@ impl Step for SchemaAdaptation {
         if doc.readings.is_empty() {
             return Err(internal("ocr output"));
         }
-        let engine = res.engine()?;
+        let (kind, sha256) = res.model_identity()?;
         let (mut conf_sum, mut n_words) = (0f64, 0usize);
         let mut pages = Vec::with_capacity(doc.readings.len());
         let mut page_seg_mode = 0;
@@ -459,8 +500,8 @@ impl Step for SchemaAdaptation {
             path: doc.doc_path.ok_or_else(|| internal("path"))?,
             quality: doc.doc_features.clone().unwrap_or_else(|| doc.features.clone()),
             model: ModelInfo {
-                kind: engine.model(),
-                sha256: engine.model_sha256().to_string(),
+                kind,
+                sha256,
                 tesseract_version: rythmiq_ocr::tesseract_version(),
                 page_seg_mode,
             },

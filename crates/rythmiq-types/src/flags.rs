@@ -36,6 +36,49 @@ impl std::fmt::Display for ModelKind {
     }
 }
 
+/// Which OCR engine the `ocr` stage runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// Tesseract LSTM, in-process (the `model` flag picks its model).
+    #[default]
+    Tesseract,
+    /// PP-OCR (PP-OCRv6 small: DB detection + CTC recognition) on ONNX Runtime, one thread.
+    Ppocr,
+    /// Tesseract first; PP-OCR re-reads the lines Tesseract is unsure of (rule and thresholds: docs/tuning.md).
+    Auto,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Tesseract => "tesseract",
+            EngineKind::Ppocr => "ppocr",
+            EngineKind::Auto => "auto",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EngineKind> {
+        match name {
+            "tesseract" => Some(EngineKind::Tesseract),
+            "ppocr" => Some(EngineKind::Ppocr),
+            "auto" => Some(EngineKind::Auto),
+            _ => None,
+        }
+    }
+
+    /// Whether the engine loads the PP-OCR models.
+    pub fn uses_ppocr(self) -> bool {
+        self != EngineKind::Tesseract
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The optimisation switches of the readiness framework's table 5.1, as they were for one document.
 ///
 /// The defaults are the measured choice of `rythmiq bench --compare` (docs/tuning.md): the cheapest configuration
@@ -53,6 +96,8 @@ pub struct OptimisationFlags {
     pub model: ModelKind,
     /// Serve repeats of the same content + output-affecting config + model from the result cache.
     pub result_cache: bool,
+    /// The OCR engine (`--engine`).
+    pub engine: EngineKind,
 }
 
 impl Default for OptimisationFlags {
@@ -63,22 +108,24 @@ impl Default for OptimisationFlags {
             skip_pre_ocr_above: None,
             model: ModelKind::BestInt,
             result_cache: false,
+            engine: EngineKind::Tesseract,
         }
     }
 }
 
 impl OptimisationFlags {
-    /// A short stable label such as `threads=1,resize=off,skip_pre_ocr=off,model=fast,cache=off`.
+    /// A short stable label such as `threads=1,resize=off,skip_pre_ocr=off,model=fast,cache=off,engine=tesseract`.
     pub fn label(&self) -> String {
         let resize = self.max_working_side_px.map_or("off".to_string(), |px| px.to_string());
         let skip = self.skip_pre_ocr_above.map_or("off".to_string(), |q| format!("{q}"));
         format!(
-            "threads={},resize={},skip_pre_ocr={},model={},cache={}",
+            "threads={},resize={},skip_pre_ocr={},model={},cache={},engine={}",
             self.ocr_threads,
             resize,
             skip,
             self.model,
-            if self.result_cache { "on" } else { "off" }
+            if self.result_cache { "on" } else { "off" },
+            self.engine
         )
     }
 }

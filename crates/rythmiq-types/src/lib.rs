@@ -7,7 +7,7 @@ mod result;
 mod stage;
 
 pub use error::{ErrorChain, ErrorKind, PipelineError};
-pub use flags::{ModelKind, OptimisationFlags};
+pub use flags::{EngineKind, ModelKind, OptimisationFlags};
 pub use result::{
     BBox, Block, Line, ModelInfo, Page, QualityFeatures, ResultDocument, Word, RESULT_SCHEMA_VERSION,
 };

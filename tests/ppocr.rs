@@ -1,0 +1,105 @@
+//! The PP-OCR engine on known pages (CER against ground truth, under a bound), its model checksums, and the
+//! `--engine` choice through the whole pipeline (recorded in the result and the metrics label, part of the key).
+//!
+//! Needs the ONNX Runtime library that `scripts/setup` installs (target/tools/onnxruntime/), or RYTHMIQ_ORT_LIB.
+
+use std::path::PathBuf;
+
+use rythmiq_bench::accuracy::AccuracyCounts;
+use rythmiq_ocr::{decode, DecodeLimits};
+use rythmiq_ppocr::PpOcrEngine;
+use rythmiq_suite::{corpus_bytes, corpus_dir, ground_truth, models_dir, repo_root, test_config, TestPipeline};
+use rythmiq_types::EngineKind;
+
+fn ort_lib() -> PathBuf {
+    std::env::var_os("RYTHMIQ_ORT_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(rythmiq_ppocr::DEFAULT_RUNTIME_PATH))
+}
+
+fn engine() -> PpOcrEngine {
+    PpOcrEngine::load(&models_dir(), &ort_lib())
+        .unwrap_or_else(|e| panic!("{e} (run `bash scripts/setup` to install the runtime)"))
+}
+
+fn page_text(engine: &mut PpOcrEngine, name: &str) -> String {
+    let img = decode(&corpus_bytes(name), DecodeLimits { max_image_pixels: 40_000_000 }).expect("decode").image;
+    let page = engine.recognize(&img).expect("recognize");
+    page.blocks
+        .iter()
+        .flat_map(|b| &b.lines)
+        .map(|l| l.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn ppocr_reads_a_receipt_and_a_clean_page_within_the_cer_bound() {
+    let mut engine = engine();
+    // Bounds: the measured CER (crate README) plus a margin; Tesseract's own CER on these pages is higher on the
+    // receipt.
+    for (name, max_cer, min_f1) in [("sroie_000.jpg", 0.15, 0.80), ("tess_phototest.tif", 0.10, 0.85)] {
+        let text = page_text(&mut engine, name);
+        let acc = AccuracyCounts::measure(&text, &ground_truth(name));
+        assert!(acc.cer() < max_cer, "{name}: CER {:.3} >= {max_cer}\n{text}", acc.cer());
+        assert!(acc.bow_f1() > min_f1, "{name}: BoW-F1 {:.3} <= {min_f1}\n{text}", acc.bow_f1());
+    }
+}
+
+#[test]
+fn the_committed_models_have_the_pinned_sha256_and_a_changed_byte_is_refused() {
+    let root = models_dir();
+    rythmiq_ppocr::read_verified(&root, rythmiq_ppocr::DET_MODEL, rythmiq_ppocr::DET_SHA256).expect("det model");
+    rythmiq_ppocr::read_verified(&root, rythmiq_ppocr::REC_MODEL, rythmiq_ppocr::REC_SHA256).expect("rec model");
+    // SHA256SUMS (checked by the Docker build) agrees with the pinned hashes.
+    let sums = std::fs::read_to_string(root.join("SHA256SUMS")).expect("SHA256SUMS");
+    for (file, sha) in [
+        (rythmiq_ppocr::DET_MODEL, rythmiq_ppocr::DET_SHA256),
+        (rythmiq_ppocr::REC_MODEL, rythmiq_ppocr::REC_SHA256),
+    ] {
+        assert!(sums.lines().any(|l| l.starts_with(sha) && l.ends_with(file)), "{file} not in SHA256SUMS with {sha}");
+    }
+    // One flipped byte in a copy: the engine refuses to load it.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("ppocr")).expect("dir");
+    let mut det = std::fs::read(root.join(rythmiq_ppocr::DET_MODEL)).expect("read");
+    det[1000] ^= 0xff;
+    std::fs::write(dir.path().join(rythmiq_ppocr::DET_MODEL), det).expect("write");
+    std::fs::copy(root.join(rythmiq_ppocr::REC_MODEL), dir.path().join(rythmiq_ppocr::REC_MODEL)).expect("copy");
+    let err = PpOcrEngine::load(dir.path(), &ort_lib()).expect_err("a changed model must be refused");
+    assert!(matches!(err, rythmiq_ppocr::PpOcrError::Checksum { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_runtime_is_a_clear_error() {
+    let err = PpOcrEngine::load(&models_dir(), &repo_root().join("target/no-such-dir/libonnxruntime.so"));
+    // Either the runtime is already loaded in this process (another test), or the path is reported.
+    if let Err(e) = err {
+        assert!(matches!(e, rythmiq_ppocr::PpOcrError::RuntimeMissing { .. }), "{e}");
+    }
+}
+
+#[test]
+fn the_engine_flag_reaches_the_result_the_metrics_label_and_the_key() {
+    let mut keys = Vec::new();
+    for engine in [EngineKind::Tesseract, EngineKind::Ppocr, EngineKind::Auto] {
+        let mut config = test_config();
+        config.flags.engine = engine;
+        config.ort_lib = ort_lib();
+        let mut p = TestPipeline::new(config, &corpus_dir());
+        let out = p.process("sroie_000.jpg");
+        assert!(out.run.error.is_none(), "{engine}: {:?}", out.run.error);
+        assert!(out.run.flags.label().ends_with(&format!("engine={engine}")), "{}", out.run.flags.label());
+        let result = out.result.expect("result");
+        assert_eq!(result.flags.engine, engine);
+        let acc = AccuracyCounts::measure(&result.text, &ground_truth("sroie_000.jpg"));
+        assert!(acc.bow_f1() > 0.5, "{engine}: F1 {:.3}", acc.bow_f1());
+        // All OCR CPU is on the ocr stage's clock: no helper threads are left unaccounted.
+        let ocr = out.run.stages.iter().find(|s| s.stage == rythmiq_types::Stage::Ocr).expect("ocr stage");
+        assert!(ocr.cpu_seconds > 0.0);
+        keys.push(out.run.result_key.expect("key"));
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "each engine has its own result key: {keys:?}");
+}
