@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accuracy::AccuracyCounts;
 use crate::baseline::CliBaseline;
+use crate::breakdown::{breakdown, render_breakdown, Breakdown};
 use crate::run::{Measured, RawBench};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -111,6 +112,9 @@ pub struct BenchSummary {
     pub fast_path_threshold: f64,
     pub per_document: Vec<PerDocument>,
     pub baseline: Option<Baselines>,
+    /// Accuracy and CPU per document kind and per split (absent in summaries written before it existed).
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
 }
 
 fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
@@ -279,6 +283,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
         fast_path_threshold,
         per_document,
         baseline,
+        breakdown: Some(breakdown(raw, raw.split)),
     }
 }
 
@@ -348,6 +353,9 @@ pub fn render_tables(s: &BenchSummary) -> String {
         None => {
             let _ = writeln!(w, "  no ground truth in the corpus");
         }
+    }
+    if let Some(b) = &s.breakdown {
+        w.push_str(&render_breakdown(b));
     }
     let _ = writeln!(w, "\nCPU ATTRIBUTION");
     let _ = writeln!(

@@ -28,6 +28,24 @@ enum Route {
     Standard,
 }
 
+/// Which split of the corpus manifest a bench takes: tuning looks at `tune`, the product reports on `holdout`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SplitArg {
+    All,
+    Tune,
+    Holdout,
+}
+
+impl SplitArg {
+    fn filter(self) -> rythmiq_bench::SplitFilter {
+        match self {
+            SplitArg::All => rythmiq_bench::SplitFilter::All,
+            SplitArg::Tune => rythmiq_bench::SplitFilter::Tune,
+            SplitArg::Holdout => rythmiq_bench::SplitFilter::Holdout,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum Baseline {
     /// Also run the `tesseract` command-line tool on the same documents (defaults, and OMP_THREAD_LIMIT=1).
@@ -81,6 +99,10 @@ enum Command {
         /// An extra configuration for `--compare`: `label=flags`, e.g. `lean=--max-working-side-px 1600 --model fast`.
         #[arg(long = "with", value_name = "LABEL=FLAGS")]
         with_configs: Vec<String>,
+        /// Which documents of the corpus's MANIFEST.tsv to run: `tune` (tuning looks only there), `holdout` (what
+        /// the product reports) or `all`.
+        #[arg(long, value_enum, default_value_t = SplitArg::All)]
+        split: SplitArg,
     },
     /// Load test: a burst of simulated users, each submitting documents and polling them to completion, against
     /// `--host` or a `rythmiq serve` it starts itself on loopback; samples the server while the load runs.
@@ -188,12 +210,12 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     match cli.command {
-        Command::Bench { count, output, corpus, compare: true, with_configs, .. } => {
-            compare(count, output, corpus, with_configs)
+        Command::Bench { count, output, corpus, compare: true, with_configs, split, .. } => {
+            compare(count, output, corpus, with_configs, split)
         }
-        Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics, .. } => {
+        Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics, split, .. } => {
             let record = record_metrics || config.database.url.is_some();
-            bench(config, BenchArgs { count, output, corpus, route, baseline, results_dir, record })
+            bench(config, BenchArgs { count, output, corpus, route, baseline, results_dir, record, split })
         }
         Command::Report { bench, load, compare, database, constraints, output } => {
             report(&config, bench, load, compare, database, constraints, output)
@@ -688,7 +710,7 @@ fn percentile(mut values: Vec<f64>, q: f64) -> Option<f64> {
     Some(values[rank - 1])
 }
 
-fn compare(count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>) -> anyhow::Result<()> {
+fn compare(count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>, split: SplitArg) -> anyhow::Result<()> {
     use rythmiq_report::{CompareResult, CompareRow};
     let exe = std::env::current_exe()?;
     let scratch = std::env::temp_dir().join(format!("rythmiq-compare-{}", std::process::id()));
@@ -701,7 +723,7 @@ fn compare(count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>) -
         // directory keeps one configuration's cache from serving another's.
         let status = std::process::Command::new(&exe)
             .args(&args)
-            .args(["bench", "--count", &count.to_string(), "--corpus"])
+            .args(["bench", "--count", &count.to_string(), "--split", split.filter().as_str(), "--corpus"])
             .arg(&corpus)
             .arg("--output")
             .arg(&out)
@@ -737,7 +759,7 @@ fn compare(count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>) -
             }
         })
         .collect();
-    println!("OPTIMISATION A/B over {count} documents of {} (each configuration in its own process)", corpus.display());
+    println!("OPTIMISATION A/B over {count} documents of {} (split {}; each configuration in its own process)", corpus.display(), split.filter().as_str());
     println!("{:<22} {:>10} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}", "configuration", "CPU-s/doc", "saving", "CER", "BoW F1", "dCER", "dF1", "P95 wall", "RSS MB");
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
     let pts = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:+.2}pt", x * 100.0));
@@ -771,10 +793,11 @@ struct BenchArgs {
     baseline: Option<Baseline>,
     results_dir: Option<PathBuf>,
     record: bool,
+    split: SplitArg,
 }
 
 fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
-    let BenchArgs { count, output, corpus, route, baseline, results_dir, record } = args;
+    let BenchArgs { count, output, corpus, route, baseline, results_dir, record, split } = args;
     anyhow::ensure!(count > 0, "--count must be at least 1");
     config.pipeline.route = match route {
         Route::Auto => RouteOverride::Auto,
@@ -786,6 +809,7 @@ fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
         count,
         output_dir: results_dir.unwrap_or_else(|| config.data_dir().join("bench-results")),
         progress: true,
+        split: split.filter(),
     };
     let threshold = config.pipeline.fast_path_threshold;
     let tessdata = config.pipeline.models_dir.join(config.pipeline.flags.model.as_str());
