@@ -179,6 +179,8 @@ pub struct CompareOptions {
     pub base: OptimisationFlags,
     /// `--with LABEL=FLAGS` specs.
     pub extra: Vec<String>,
+    /// The corpus split every row runs (tuning compares on `tune`; the product reports `holdout`).
+    pub split: crate::SplitFilter,
     /// Where each run's summary and results go (removed afterwards).
     pub scratch: PathBuf,
 }
@@ -195,7 +197,7 @@ pub fn run_compare(opts: &CompareOptions) -> Result<CompareResult, CompareError>
         let out = opts.scratch.join(format!("{idx}.json"));
         let status = Command::new(&opts.exe)
             .args(&config.args)
-            .args(["bench", "--count", &opts.count.to_string(), "--corpus"])
+            .args(["bench", "--count", &opts.count.to_string(), "--split", opts.split.as_str(), "--corpus"])
             .arg(&opts.corpus)
             .arg("--output")
             .arg(&out)

@@ -5,13 +5,15 @@
 
 pub mod accuracy;
 pub mod baseline;
+pub mod breakdown;
 pub mod compare;
 pub mod corpus;
 pub mod run;
 pub mod summary;
 
 pub use baseline::{cli_available, run_cli, CliBaseline};
+pub use breakdown::{breakdown, render_breakdown, Breakdown, GroupFigures};
 pub use compare::{render_compare, run_compare, CompareError, CompareOptions};
-pub use corpus::{load_corpus, CorpusDoc};
+pub use corpus::{load_corpus, load_corpus_split, CorpusDoc, Split, SplitFilter, KINDS};
 pub use run::{run_bench, BenchOptions, RawBench};
 pub use summary::{render_tables, summarise, BenchSummary};

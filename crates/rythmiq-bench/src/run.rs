@@ -9,7 +9,7 @@ use rythmiq_pipeline::{Pipeline, PipelineConfig};
 use rythmiq_storage::{LocalStore, ObjectStore};
 use rythmiq_types::DocumentRun;
 
-use crate::corpus::{load_corpus, CorpusDoc};
+use crate::corpus::{load_corpus_split, CorpusDoc, SplitFilter};
 
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub output_dir: PathBuf,
     /// Show a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// Which split of a manifest corpus to run (`All` without a manifest).
+    pub split: SplitFilter,
 }
 
 /// One measured document with its OCR text (for accuracy, computed after the measurement window).
@@ -34,7 +36,9 @@ pub struct Measured {
 /// Everything one bench pass measured.
 #[derive(Debug)]
 pub struct RawBench {
+    /// The documents of the split the run took, in run order.
     pub corpus: Vec<CorpusDoc>,
+    pub split: SplitFilter,
     /// The N documents, in order; the first ran on a fresh engine.
     pub runs: Vec<Measured>,
     /// The first document again, on the now-warm engine: the like-for-like warm figure for the cold start.
@@ -49,7 +53,7 @@ pub struct RawBench {
 
 /// Runs `opts.count` documents through a fresh pipeline built from `config`.
 pub fn run_bench(config: PipelineConfig, opts: &BenchOptions) -> anyhow::Result<RawBench> {
-    let corpus = load_corpus(&opts.corpus_dir)?;
+    let corpus = load_corpus_split(&opts.corpus_dir, opts.split)?;
     let input: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(&opts.corpus_dir)?);
     let output: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(&opts.output_dir)?);
     let opts = opts.clone();
@@ -92,6 +96,7 @@ pub fn run_bench(config: PipelineConfig, opts: &BenchOptions) -> anyhow::Result<
             let (_, peak_rss_bytes) = memory_bytes();
             Ok(RawBench {
                 corpus,
+                split: opts.split,
                 runs,
                 warm_probe,
                 process_cpu_seconds,

@@ -11,6 +11,7 @@ pub use rythmiq_measure::{
 use rythmiq_types::{DocumentRun, PathKind, Stage};
 
 use crate::accuracy::AccuracyCounts;
+use crate::breakdown::{breakdown, render_breakdown};
 use crate::run::{Measured, RawBench};
 
 fn accuracy_of<'a>(runs: impl IntoIterator<Item = &'a Measured>) -> Option<(AccuracyCounts, usize)> {
@@ -169,10 +170,15 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
         fast_path_threshold,
         per_document,
         baseline,
+        breakdown: Some(breakdown(raw, raw.split)),
     }
 }
 
 /// The section 3.1 tables, filled in, with the arithmetic: the same text the report shows.
 pub fn render_tables(s: &BenchSummary) -> String {
-    render_section_3_1(s)
+    let mut out = render_section_3_1(s);
+    if let Some(b) = &s.breakdown {
+        out.push_str(&render_breakdown(b));
+    }
+    out
 }

@@ -37,6 +37,24 @@ enum OcrFormat {
     Hocr,
 }
 
+/// Which split of the corpus manifest a bench takes: tuning looks at `tune`, the product reports on `holdout`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SplitArg {
+    All,
+    Tune,
+    Holdout,
+}
+
+impl SplitArg {
+    fn filter(self) -> rythmiq_bench::SplitFilter {
+        match self {
+            SplitArg::All => rythmiq_bench::SplitFilter::All,
+            SplitArg::Tune => rythmiq_bench::SplitFilter::Tune,
+            SplitArg::Holdout => rythmiq_bench::SplitFilter::Holdout,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum Baseline {
     /// Also run the `tesseract` command-line tool on the same documents (defaults, and OMP_THREAD_LIMIT=1).
@@ -90,6 +108,10 @@ enum Command {
         /// An extra configuration for `--compare`: `label=flags`, e.g. `lean=--max-working-side-px 1600 --model fast`.
         #[arg(long = "with", value_name = "LABEL=FLAGS")]
         with_configs: Vec<String>,
+        /// Which documents of the corpus's MANIFEST.tsv to run: `tune` (tuning looks only there), `holdout` (what
+        /// the product reports) or `all`.
+        #[arg(long, value_enum, default_value_t = SplitArg::All)]
+        split: SplitArg,
     },
     /// Load test: a burst of simulated users, each submitting documents and polling them to completion, against
     /// `--host` or a `rythmiq serve` it starts itself on loopback; samples the server while the load runs.
@@ -209,12 +231,12 @@ fn main() -> anyhow::Result<()> {
     let log_format = logging::LogFormat::parse(cli.overrides.log_format.as_deref())?;
     logging::init(log_format);
     match cli.command {
-        Command::Bench { count, output, corpus, compare: true, with_configs, .. } => {
-            compare(&config, count, output, corpus, with_configs)
+        Command::Bench { count, output, corpus, compare: true, with_configs, split, .. } => {
+            compare(&config, count, output, corpus, with_configs, split)
         }
-        Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics, .. } => {
+        Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics, split, .. } => {
             let record = record_metrics || config.database.url.is_some();
-            bench(config, BenchArgs { count, output, corpus, route, baseline, results_dir, record })
+            bench(config, BenchArgs { count, output, corpus, route, baseline, results_dir, record, split })
         }
         Command::Report { bench, load, compare, database, constraints, output } => {
             report(&config, bench, load, compare, database, constraints, output)
@@ -603,13 +625,21 @@ fn ensure_omp_thread_limit(threads: u32) -> anyhow::Result<()> {
     Err(anyhow::anyhow!("restarting with OMP_THREAD_LIMIT={wanted} failed: {err}"))
 }
 
-fn compare(config: &Config, count: usize, output: PathBuf, corpus: PathBuf, extra: Vec<String>) -> anyhow::Result<()> {
+fn compare(
+    config: &Config,
+    count: usize,
+    output: PathBuf,
+    corpus: PathBuf,
+    extra: Vec<String>,
+    split: SplitArg,
+) -> anyhow::Result<()> {
     let opts = rythmiq_bench::CompareOptions {
         exe: std::env::current_exe()?,
         count,
         corpus: corpus.clone(),
         base: config.pipeline.flags.clone(),
         extra,
+        split: split.filter(),
         scratch: std::env::temp_dir().join(format!("rythmiq-compare-{}", std::process::id())),
     };
     let result = rythmiq_bench::run_compare(&opts)?;
@@ -627,10 +657,11 @@ struct BenchArgs {
     baseline: Option<Baseline>,
     results_dir: Option<PathBuf>,
     record: bool,
+    split: SplitArg,
 }
 
 fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
-    let BenchArgs { count, output, corpus, route, baseline, results_dir, record } = args;
+    let BenchArgs { count, output, corpus, route, baseline, results_dir, record, split } = args;
     anyhow::ensure!(count > 0, "--count must be at least 1");
     config.pipeline.route = match route {
         Route::Auto => RouteOverride::Auto,
@@ -642,6 +673,7 @@ fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
         count,
         output_dir: results_dir.unwrap_or_else(|| config.data_dir().join("bench-results")),
         progress: true,
+        split: split.filter(),
     };
     let threshold = config.pipeline.fast_path_threshold;
     let tessdata = config.pipeline.models_dir.join(config.pipeline.flags.model.as_str());

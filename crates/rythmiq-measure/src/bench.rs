@@ -200,6 +200,34 @@ pub struct BenchSummary {
     pub fast_path_threshold: f64,
     pub per_document: Vec<PerDocument>,
     pub baseline: Option<Baselines>,
+    /// Accuracy and CPU per document kind and per split (absent in summaries written before it existed).
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
+}
+
+/// One row of the breakdown: a kind, a split, or everything.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupFigures {
+    pub group: String,
+    /// Distinct documents of the group that the run processed.
+    pub documents: usize,
+    /// Of which with ground truth and a result (the accuracy means run over these).
+    pub scored_documents: usize,
+    pub warm_runs: usize,
+    pub cpu_seconds_per_doc: Option<f64>,
+    pub cer_mean: Option<f64>,
+    pub bow_f1_mean: Option<f64>,
+}
+
+/// The per-kind and per-split figures of a bench pass.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Breakdown {
+    /// The `--split` the run took (`all` by default).
+    pub split: String,
+    pub averaging: String,
+    pub overall: GroupFigures,
+    pub by_kind: Vec<GroupFigures>,
+    pub by_split: Vec<GroupFigures>,
 }
 
 #[cfg(test)]

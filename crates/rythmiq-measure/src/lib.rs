@@ -17,7 +17,7 @@ pub mod stats;
 mod usage;
 
 pub use bench::{
-    Accuracy, Baselines, BenchSummary, CliBaseline, ColdStart, PathSplit, PathSummary, PerDocument, StageSummary,
+    Accuracy, Baselines, BenchSummary, Breakdown, CliBaseline, GroupFigures, ColdStart, PathSplit, PathSummary, PerDocument, StageSummary,
     EXPECTED_FAST_SHARE,
 };
 pub use compare::{CompareResult, CompareRow};
