@@ -111,6 +111,12 @@ pub struct BenchSummary {
     pub fast_path_threshold: f64,
     pub per_document: Vec<PerDocument>,
     pub baseline: Option<Baselines>,
+    /// The machine the CPU figures were measured on (absent in older outputs): the capacity planner names it.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Its logical cores.
+    #[serde(default)]
+    pub cores: Option<u32>,
 }
 
 fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
@@ -279,6 +285,8 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
         fast_path_threshold,
         per_document,
         baseline,
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()),
+        cores: std::thread::available_parallelism().ok().map(|n| n.get() as u32),
     }
 }
 

@@ -37,13 +37,12 @@ pub fn render_html(r: &Report) -> String {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Rythmiq One readiness: {}</title><style>{CSS}</style></head><body>\n",
-        r.decision.verdict.label()
+        crate::evidence::headline(r.decision.verdict, r.decision.provisional)
     );
     let _ = write!(
         out,
-        "<h1>Rythmiq One: Production Readiness</h1>\n<div class=\"verdict {class}\">{}{}</div>\n<ul>",
-        r.decision.verdict.label(),
-        if r.decision.provisional { " (provisional)" } else { "" }
+        "<h1>Rythmiq One: Production Readiness</h1>\n<div class=\"verdict {class}\">{}</div>\n<ul>",
+        crate::evidence::headline(r.decision.verdict, r.decision.provisional)
     );
     for reason in &r.decision.reasons {
         let _ = write!(out, "<li>{}</li>", esc(reason));
