@@ -56,3 +56,25 @@ fn fail_on_sets_the_documented_exit_codes() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn plan_prints_the_cores_the_burst_needs_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("plan.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
+        .env_remove("RYTHMIQ_REEXECED")
+        .args(["plan", "--bench"])
+        .arg(fixtures().join("bench_real_30docs.json"))
+        .args(["--users", "20", "--docs-per-user", "5", "--cores", "2", "--output"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let n = plan["cores_for_design"].as_u64().unwrap();
+    assert!(stdout.starts_with(&format!("GO on CPU; the burst needs {n} core")), "{stdout}");
+    assert!(stdout.contains("Design load: 20 users x 5 docs = 100 documents"), "{stdout}");
+    assert!(stdout.contains("more slots than cores add no capacity"));
+    assert_eq!(plan["this_machine"].as_array().unwrap().len(), 4, "slots 1..=2 x 2 cores");
+}

@@ -8,9 +8,11 @@
 //! or a query itself, so the same inputs always give the same figures.
 
 mod capacity;
+mod chart;
 mod constraints;
 mod evidence;
 mod html;
+mod html_page;
 mod inputs;
 mod markdown;
 mod plan;
