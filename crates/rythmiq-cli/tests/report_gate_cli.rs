@@ -75,6 +75,6 @@ fn plan_prints_the_cores_the_burst_needs_and_writes_json() {
     let n = plan["cores_for_design"].as_u64().unwrap();
     assert!(stdout.starts_with(&format!("GO on CPU; the burst needs {n} core")), "{stdout}");
     assert!(stdout.contains("Design load: 20 users x 5 docs = 100 documents"), "{stdout}");
-    assert!(stdout.contains("more slots than cores add no capacity"));
+    assert!(stdout.contains("more slots than cores add no CPU capacity"));
     assert_eq!(plan["this_machine"].as_array().unwrap().len(), 4, "slots 1..=2 x 2 cores");
 }

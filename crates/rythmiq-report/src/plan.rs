@@ -405,6 +405,11 @@ impl CapacityPlan {
         }
     }
 
+    /// The most documents per second `machine_cores` can process whatever the slots: cores / mean CPU-s.
+    pub fn cpu_bound_docs_per_sec(&self) -> f64 {
+        f64::from(self.machine_cores) / self.mean_cpu_secs.max(1e-9)
+    }
+
     /// The machine the CPU figures come from, in words.
     pub fn source_line(&self) -> String {
         let m = &self.measured_on;
@@ -468,8 +473,11 @@ impl CapacityPlan {
             ));
         }
         out.push_str(&format!(
-            "\nOn this machine ({} cores), design load, by worker slots (more slots than cores add no capacity: the same CPU is shared by more jobs):\n",
-            self.machine_cores
+            "\nOn this machine ({} cores), design load, by worker slots (more slots than cores add no CPU capacity: throughput stays under {} cores / {:.3} CPU-s = {:.2} docs/s; extra slots only overlap a job's non-CPU wait):\n",
+            self.machine_cores,
+            self.machine_cores,
+            self.mean_cpu_secs,
+            self.cpu_bound_docs_per_sec()
         ));
         for p in &self.this_machine {
             out.push_str(&format!(

@@ -97,7 +97,9 @@ fn the_whole_checklist_makes_the_decision_final() {
     assert!(md.contains("Decision: **✅ GO**"));
     assert!(md.contains("## 2. Evidence Checklist"));
     assert!(md.contains("Every item is met"));
-    assert!(!md.contains("| [ ] |"), "no unticked item");
+    let checklist = md.split("## 2. Evidence Checklist").nth(1).and_then(|s| s.split("\n## ").next()).unwrap();
+    assert_eq!(checklist.matches("| [x] |").count(), 6, "{checklist}");
+    assert!(!checklist.contains("| [ ] |"), "no unticked item");
 }
 
 #[test]

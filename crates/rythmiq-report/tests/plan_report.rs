@@ -40,11 +40,14 @@ fn slots_beyond_the_machine_cores_add_no_throughput_in_the_report() {
     let r = Report::build(Constraints::default(), bench(), None, None, None).unwrap();
     let p = r.plan.as_ref().unwrap();
     assert_eq!(p.design, FRAMEWORK_BURST, "without a load test the framework's burst is the design load");
-    let at_cores = p.this_machine.iter().find(|m| m.slots == p.machine_cores).unwrap();
-    for m in p.this_machine.iter().filter(|m| m.slots > p.machine_cores) {
-        assert!(m.throughput_docs_per_sec <= at_cores.throughput_docs_per_sec * 1.02, "{m:?} vs {at_cores:?}");
+    // 1 core (the bench recorded none), warm documents of 0.4-0.8 CPU-s: mean 0.5, so at most 1 / 0.5 = 2 docs/s
+    // whatever the slots; a second slot only fills the 20% of a job's wall time it does not use the CPU.
+    assert_eq!(p.machine_cores, 1);
+    assert!((p.cpu_bound_docs_per_sec() - 2.0).abs() < 1e-9);
+    for m in &p.this_machine {
+        assert!(m.throughput_docs_per_sec <= p.cpu_bound_docs_per_sec() * 1.01, "{m:?}");
     }
-    assert!(render_markdown(&r).contains("more slots than cores add no capacity"));
+    assert!(render_markdown(&r).contains("more slots than cores add no CPU capacity: throughput stays under 1 / 0.500 CPU-s = 2.00 docs/s"));
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn the_real_bench_output_renders() {
     let r = Report::build(Constraints::default(), real, None, None, None).unwrap();
     let md = render_markdown(&r);
     assert!(md.contains("within the noise of one cold/warm pair"), "{md}");
-    assert!(md.contains("the framework asks for at least 50"), "{md}");
+    assert!(md.contains("30 documents, the framework asks >= 50 documents; run `rythmiq bench --count 50`"), "{md}");
     assert!(!md.contains("___"));
     let words: Vec<&str> = md.split(|c: char| !c.is_alphanumeric()).collect();
     assert!(!words.iter().any(|w| *w == "NaN" || *w == "inf"), "a non-finite figure was printed:\n{md}");
