@@ -171,6 +171,8 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
         per_document,
         baseline,
         breakdown: Some(breakdown(raw, raw.split)),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()),
+        cores: std::thread::available_parallelism().ok().map(|n| n.get() as u32),
     }
 }
 

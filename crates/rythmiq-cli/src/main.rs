@@ -171,6 +171,40 @@ enum Command {
         /// Output path without extension: writes <output>.md and <output>.html.
         #[arg(long, default_value = "readiness-report")]
         output: PathBuf,
+        /// CI gate: exit 3 on NO-GO (no-go and up), 4 on ADJUST (adjust and up), 5 on a GO made on less evidence
+        /// than the framework's checklist asks (provisional); 0 otherwise. The reports are written either way.
+        #[arg(long, value_name = "no-go|adjust|provisional")]
+        fail_on: Option<rythmiq_report::FailOn>,
+    },
+    /// Capacity planner: simulate the burst on N cores (= worker slots) from a bench's per-document CPU and wall
+    /// times; prints P50/P95/P99 and throughput per N and the smallest N holding P95 under the limit, at the design
+    /// load and twice it.
+    Plan {
+        /// The bench's JSON summary (its warm documents are the service times).
+        #[arg(long, default_value = "baseline_results.json")]
+        bench: PathBuf,
+        /// A measured load test: its shape becomes the design load and its P95 is set beside the prediction.
+        #[arg(long)]
+        load: Option<PathBuf>,
+        /// Design load (default: the load test's, else 50 users x 5 documents at 10 users/s).
+        #[arg(long)]
+        users: Option<u32>,
+        #[arg(long)]
+        docs_per_user: Option<u32>,
+        #[arg(long)]
+        spawn_rate: Option<f64>,
+        /// Cores of this machine (default: the bench's recorded cores).
+        #[arg(long)]
+        cores: Option<u32>,
+        /// Worker slots of the server the `--load` run measured (default: one per core).
+        #[arg(long)]
+        slots: Option<u32>,
+        /// Constraints TOML, as for `report` (the P95 limit and the monthly arithmetic).
+        #[arg(long)]
+        constraints: Option<PathBuf>,
+        /// Also write the plan as JSON.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Print the effective configuration (file, then RYTHMIQ_* environment, then flags) as TOML, secrets masked.
     Config,
@@ -238,8 +272,12 @@ fn main() -> anyhow::Result<()> {
             let record = record_metrics || config.database.url.is_some();
             bench(config, BenchArgs { count, output, corpus, route, baseline, results_dir, record, split })
         }
-        Command::Report { bench, load, compare, database, constraints, output } => {
-            report(&config, bench, load, compare, database, constraints, output)
+        Command::Report { bench, load, compare, database, constraints, output, fail_on } => {
+            let decision = report(&config, bench, load, compare, database, constraints, output)?;
+            match fail_on.and_then(|f| rythmiq_report::gate_exit_code(decision.verdict, decision.provisional, f)) {
+                Some(code) => std::process::exit(code.into()),
+                None => Ok(()),
+            }
         }
         Command::Loadtest {
             users,
@@ -271,6 +309,16 @@ fn main() -> anyhow::Result<()> {
                 server_args: cli.overrides.to_args(),
             };
             runtime()?.block_on(loadtest(plan, output))
+        }
+        Command::Plan { bench, load, users, docs_per_user, spawn_rate, cores, slots, constraints, output } => {
+            let c = match constraints {
+                Some(p) => toml::from_str(&std::fs::read_to_string(&p)?).with_context(|| format!("parsing {}", p.display()))?,
+                None => rythmiq_report::Constraints::default(),
+            };
+            let o = rythmiq_report::PlanOverrides { users, docs_per_user, spawn_rate, machine_cores: cores, server_slots: slots, max_cores: None };
+            let plan = rythmiq_report::plan_from_files(&c, &bench, load.as_deref(), &o)?;
+            print!("{}\n{}", plan.headline(plan.monthly_cpu_hours <= c.budget_cpu_hours_per_month), plan.render_text());
+            output.map_or(Ok(()), |p| std::fs::write(&p, serde_json::to_vec_pretty(&plan)?).with_context(|| format!("writing {}", p.display())))
         }
         Command::Corpus { action: CorpusCommand::Synth { count, corpus, output } } => {
             let r = rythmiq_loadtest::synthesise(&corpus, &output, count)?;
@@ -322,7 +370,7 @@ fn report(
     database: bool,
     constraints: Option<PathBuf>,
     output: PathBuf,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<rythmiq_report::Decision> {
     use rythmiq_report::{read_json, render_html, render_markdown, Constraints, MonthlyUsage, Report};
     let constraints: Constraints = match constraints {
         Some(path) => toml::from_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
@@ -373,7 +421,7 @@ fn report(
         println!("  missing: {missing}");
     }
     println!("wrote {} and {}", md_path.display(), html_path.display());
-    Ok(())
+    Ok(report.decision)
 }
 
 async fn loadtest(plan: rythmiq_loadtest::LoadTestPlan, output: PathBuf) -> anyhow::Result<()> {

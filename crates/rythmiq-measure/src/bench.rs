@@ -203,6 +203,12 @@ pub struct BenchSummary {
     /// Accuracy and CPU per document kind and per split (absent in summaries written before it existed).
     #[serde(default)]
     pub breakdown: Option<Breakdown>,
+    /// The machine the CPU figures were measured on (absent in older outputs): the capacity planner names it.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Its logical cores.
+    #[serde(default)]
+    pub cores: Option<u32>,
 }
 
 /// One row of the breakdown: a kind, a split, or everything.

@@ -15,7 +15,7 @@ pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:12px;line-height:1
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;font-size:13px}\
 .verdict{font-size:1.6em;font-weight:bold;padding:.5em 1em;border-radius:6px;display:inline-block}\
 .go{background:#d4f7dc}.adjust{background:#fff1c2}.nogo{background:#ffd6d6}\
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1em}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(480px,100%),1fr));gap:1em}\
 figure{margin:0;border:1px solid #ddd;border-radius:6px;padding:.5em}figcaption{font-weight:bold;margin-bottom:.3em}\
 .missing{color:#a33;font-style:italic}svg text{font-size:11px;font-family:system-ui,sans-serif}";
 
@@ -36,15 +36,19 @@ pub fn render_html(r: &Report) -> String {
     };
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Rythmiq One readiness: {}</title><style>{CSS}</style></head><body>\n",
-        r.decision.verdict.label()
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Rythmiq One readiness: {}</title><style>{CSS}{}</style></head><body>\n",
+        crate::evidence::headline(r.decision.verdict, r.decision.provisional),
+        crate::html_page::PAGE_CSS
     );
     let _ = write!(
         out,
-        "<h1>Rythmiq One: Production Readiness</h1>\n<div class=\"verdict {class}\">{}{}</div>\n<ul>",
-        r.decision.verdict.label(),
-        if r.decision.provisional { " (provisional)" } else { "" }
+        "<h1>Rythmiq One: Production Readiness</h1>\n<div class=\"verdict {class}\">{}</div>\n",
+        crate::evidence::headline(r.decision.verdict, r.decision.provisional)
     );
+    crate::html_page::header(&mut out, r);
+    crate::html_page::kpis(&mut out, r);
+    crate::html_page::missing_box(&mut out, r);
+    out.push_str("<ul>");
     for reason in &r.decision.reasons {
         let _ = write!(out, "<li>{}</li>", esc(reason));
     }
@@ -160,7 +164,12 @@ fn path_chart(r: &Report) -> String {
 fn projection_chart(r: &Report) -> String {
     let c = &r.constraints;
     let budget = c.budget_cpu_hours_per_month;
-    let max_val = r.projections.iter().map(|p| p.cpu_hours_per_month).fold(budget, f64::max) * 1.15;
+    let largest = r.projections.iter().map(|p| p.cpu_hours_per_month).fold(0.0, f64::max);
+    // A few hours against a 200 h budget would draw as empty bars: when the largest bar is under half the budget
+    // the axis follows the bars and the budget is named off-scale instead of drawn.
+    let budget_on_scale = largest >= budget * 0.5;
+    let ticks = crate::chart::nice_ticks(if budget_on_scale { largest.max(budget) * 1.1 } else { largest * 1.1 }, 5);
+    let max_val = ticks.last().copied().unwrap_or(1.0);
     let (top, bottom, left) = (15.0, H - 30.0, 50.0);
     let y_of = |v: f64| bottom - v / max_val * (bottom - top);
     let mut svg = svg_open();
@@ -178,12 +187,30 @@ fn projection_chart(r: &Report) -> String {
         svg.push_str(&text(x + slot * 0.3, y - 4.0, "middle", &format!("{:.1} h", p.cpu_hours_per_month)));
         svg.push_str(&text(x + slot * 0.3, bottom + 14.0, "middle", &format!("{} docs/day", p.docs_per_day)));
     }
-    for (frac, dash, label) in [(1.0, "", "budget"), (0.9, " stroke-dasharray=\"4 3\"", "90% (GO edge)")] {
+    for t in &ticks {
+        let y = y_of(*t);
+        let _ = write!(svg, "<line x1=\"{}\" x2=\"{left}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#888\"/>", left - 4.0);
+        svg.push_str(&text(left - 6.0, y + 4.0, "end", &crate::chart::tick_label(*t)));
+    }
+    svg.push_str(&text(12.0, top + 2.0, "start", "CPU-h/month"));
+    if !budget_on_scale {
+        svg.push_str(&text(
+            W - 8.0,
+            top + 10.0,
+            "end",
+            &format!("budget {budget:.0} h is off this scale: the largest bar is {:.1}% of it", largest / budget * 100.0),
+        ));
+    }
+    let lines: &[(f64, &str, &str)] = if budget_on_scale {
+        &[(1.0, "", "budget"), (0.9, " stroke-dasharray=\"4 3\"", "90% (GO edge)")]
+    } else {
+        &[]
+    };
+    for &(frac, dash, label) in lines {
         let y = y_of(budget * frac);
         let _ =
             write!(svg, "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#c00\"{dash}/>", W - 5.0);
-        svg.push_str(&text(left - 3.0, y + 4.0, "end", &format!("{:.0} h", budget * frac)));
-        svg.push_str(&text(W - 8.0, y - 3.0, "end", label));
+        svg.push_str(&text(W - 8.0, y - 3.0, "end", &format!("{label} {:.0} h", budget * frac)));
     }
     let _ = write!(svg, "<line x1=\"{left}\" x2=\"{left}\" y1=\"{top}\" y2=\"{bottom}\" stroke=\"#888\"/>");
     svg.push_str("</svg>");
@@ -316,7 +343,8 @@ fn markdown_to_html(md: &str) -> String {
     let mut in_table = false;
     for line in md.lines() {
         if line.starts_with("```") {
-            out.push_str(if in_pre { "</pre>\n" } else { "<pre>" });
+            // The boxes carry the arithmetic: folded, so the page reads as tables and cards first.
+            out.push_str(if in_pre { "</pre></details>\n" } else { "<details><summary>Arithmetic</summary><pre>" });
             in_pre = !in_pre;
             continue;
         }

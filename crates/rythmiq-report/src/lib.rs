@@ -7,14 +7,27 @@
 //! Invariant: the report only reads measurements and computes from them; it never runs the pipeline, the load test
 //! or a query itself, so the same inputs always give the same figures.
 
+mod capacity;
+mod chart;
 mod constraints;
+mod evidence;
 mod html;
+mod html_page;
 mod markdown;
+mod plan;
 mod report;
 
 use std::path::Path;
 
+pub use capacity::{
+    load_shape, plan_from_files, plan_input, service_samples, PlanOverrides, FRAMEWORK_BURST,
+    LOADTEST_POLL_INTERVAL_SECS, MAX_CORES,
+};
 pub use constraints::{Band, BandEdge, Constraints, ConstraintsError, Verdict};
+pub use evidence::{
+    exit_code, gate_exit_code, headline, min_error_sample, Evidence, EvidenceCheck, EvidenceItem, FailOn,
+    MIN_BENCH_DOCUMENTS, MIN_BURST_DOCUMENTS, REQUIRED_ROUTES, UnknownFailOn,
+};
 pub use html::render_html;
 /// The measurement records the report reads live in `rythmiq-measure`; re-exported under their old paths.
 pub use rythmiq_measure::{
@@ -22,6 +35,10 @@ pub use rythmiq_measure::{
     MonthlyUsage, RampStep, ResourceSample,
 };
 pub use markdown::render_markdown;
+pub use plan::{
+    plan, simulate, CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanError, PlanInput, PlanRow, Prediction,
+    ServiceSample, SimOptions,
+};
 pub use report::{
     BreakingPoint, BurnRate, Check, CheckStatus, ClosingOption, ColdStartRisk, Conditions, Decision,
     DoubleLoadBehaviour, DoubleLoadOutcome, Monitoring, OptimisationGap, OptimisationNeed, PathDriftRisk, Projection,
@@ -41,6 +58,8 @@ pub enum ReportError {
     Read { path: String, source: std::io::Error },
     #[error("cannot parse {path}: {source}")]
     Parse { path: String, source: serde_json::Error },
+    #[error("capacity plan: {0}")]
+    Plan(#[from] PlanError),
 }
 
 /// Reads one JSON input (a `BenchSummary`, `LoadTestResult`, `CompareResult`, `MonthlyUsage` or `Constraints`).

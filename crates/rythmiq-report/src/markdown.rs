@@ -52,8 +52,10 @@ fn verdict_mark(v: Verdict) -> &'static str {
 pub fn render_markdown(r: &Report) -> String {
     let mut out = String::new();
     header(&mut out, r);
+    section2(&mut out, r);
     bands(&mut out, r);
     section3(&mut out, r);
+    capacity(&mut out, r);
     section4(&mut out, r);
     section5(&mut out, r);
     section6(&mut out, r);
@@ -76,8 +78,16 @@ fn header(out: &mut String, r: &Report) {
         "Computed from measurements on {}. Decision: **{} {}**{}.\n\n",
         r.generated_at,
         verdict_mark(r.decision.verdict),
-        r.decision.verdict.label(),
-        if r.decision.provisional { " (provisional: load test missing)" } else { "" }
+        crate::evidence::headline(r.decision.verdict, r.decision.provisional),
+        if r.decision.provisional {
+            format!(
+                " ({} of {} checklist items unmet: see section 2)",
+                r.evidence.unmet().count(),
+                r.evidence.checks.len()
+            )
+        } else {
+            String::new()
+        }
     ));
     out.push_str("| Input | Source |\n|-------|--------|\n");
     out.push_str(&format!("| Bench | {} documents, run {}, flags `{}` |\n", b.documents, b.run_date, b.flags));
@@ -102,6 +112,32 @@ fn header(out: &mut String, r: &Report) {
             u.cpu_hours_used, u.documents, u.days_elapsed
         ))
     ));
+}
+
+/// The framework's pre-launch checklist (section 2.2/2.3 and the 2x run), each item ticked from the inputs.
+fn section2(out: &mut String, r: &Report) {
+    out.push_str("## 2. Evidence Checklist\n\n");
+    out.push_str("| | Item | Framework asks | Inputs hold | To complete |\n|---|------|----------------|-------------|-------------|\n");
+    for c in &r.evidence.checks {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            check(c.met),
+            c.item.label(),
+            c.required,
+            c.measured,
+            if c.met { "-".to_string() } else { format!("`{}`", c.remedy) }
+        ));
+    }
+    if r.evidence.complete() {
+        out.push_str("\nEvery item is met: the decision below is final.\n\n");
+    } else {
+        out.push_str(&format!(
+            "\n{} of {} items unmet: the decision is **{}**, not final.\n\n",
+            r.evidence.unmet().count(),
+            r.evidence.checks.len(),
+            crate::evidence::headline(r.decision.verdict, true)
+        ));
+    }
 }
 
 fn bands(out: &mut String, r: &Report) {
@@ -559,7 +595,12 @@ fn section6(out: &mut String, r: &Report) {
     }
     bx.push(String::new());
     if d.provisional {
-        bx.push("PROVISIONAL: decided on CPU and bench errors only");
+        bx.push(format!(
+            "PROVISIONAL {}: {} of {} evidence items unmet (section 2)",
+            d.verdict.label(),
+            r.evidence.unmet().count(),
+            r.evidence.checks.len()
+        ));
     }
     let mut body = bx.render(&[]);
     body.push_str("\nWhy:\n");
@@ -780,4 +821,79 @@ fn fast_floor_text(r: &Report) -> String {
         Some(f) => format!("alert when the fast share falls below {} (the share at which the target volume leaves the GO band)", pct(f)),
         None => "not measured: the standard path's cost is unknown, so no drift threshold can be computed".into(),
     }
+}
+
+/// Section 3.4: the capacity planner's scan for the design load and twice it.
+fn capacity(out: &mut String, r: &Report) {
+    out.push_str("### 3.4 Capacity Plan (predicted)\n\n");
+    let Some(p) = &r.plan else {
+        out.push_str("Not computed: the bench has no warm, successful document to draw service times from.\n\n");
+        return;
+    };
+    let within = crate::constraints::at_or_under(r.monthly_hours_at_target, r.constraints.budget_cpu_hours_per_month);
+    out.push_str(&format!("**{}.**\n\n", p.headline(within)));
+    out.push_str(&format!("{}.\n\n", p.source_line()));
+    let d = &p.design;
+    out.push_str(&format!(
+        "Design load: {} users x {} docs = {} documents, {} users/s, polled every {} s ({}). Monthly CPU: {:.3} CPU-s x {} x {} / 3600 = {:.2} h of {:.0} h.\n\n",
+        d.users,
+        d.docs_per_user,
+        d.documents(),
+        d.spawn_rate,
+        d.poll_interval_secs,
+        if r.load.is_some() { "the load test's" } else { "the framework's burst: no load test given" },
+        p.mean_cpu_secs,
+        p.documents_per_day,
+        p.days_per_month,
+        p.monthly_cpu_hours,
+        p.budget_cpu_hours_per_month
+    ));
+    out.push_str(
+        "| Cores = slots | P50 s | P95 s | P99 s | docs/s | 2x P50 s | 2x P95 s | 2x P99 s | 2x docs/s |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in &p.rows {
+        let mark = |n: Option<u32>| if n == Some(row.cores) { " **<=**" } else { "" };
+        out.push_str(&format!(
+            "| {} | {:.2} | {:.2}{} | {:.2} | {:.2} | {:.2} | {:.2}{} | {:.2} | {:.2} |\n",
+            row.cores,
+            row.design.p50_secs,
+            row.design.p95_secs,
+            mark(p.cores_for_design),
+            row.design.p99_secs,
+            row.design.throughput_docs_per_sec,
+            row.double.p50_secs,
+            row.double.p95_secs,
+            mark(p.cores_for_double),
+            row.double.p99_secs,
+            row.double.throughput_docs_per_sec
+        ));
+    }
+    out.push_str(&format!(
+        "\n**<=**: the smallest N whose P95 is at or under {:.0} s. On one machine of {} cores, more slots than cores add no CPU capacity: throughput stays under {} / {:.3} CPU-s = {:.2} docs/s; extra slots only overlap a job's non-CPU wait.\n\n| Slots on {} cores | P95 s | docs/s |\n|---|---|---|\n",
+        p.p95_limit_secs,
+        p.machine_cores,
+        p.machine_cores,
+        p.mean_cpu_secs,
+        p.cpu_bound_docs_per_sec(),
+        p.machine_cores
+    ));
+    for m in &p.this_machine {
+        out.push_str(&format!(
+            "| {}{} | {:.2} | {:.2} |\n",
+            m.slots,
+            if m.slots > p.machine_cores { " (> cores)" } else { "" },
+            m.p95_secs,
+            m.throughput_docs_per_sec
+        ));
+    }
+    if let Some((m, pred)) = &p.measured {
+        out.push_str(&format!(
+            "\nMeasured beside predicted for the load test ({} cores, {} slots assumed): P95 {:.2} s measured, {:.2} s predicted.\n",
+            m.cores, pred.slots, m.p95_secs, pred.p95_secs
+        ));
+    }
+    out.push_str(&format!(
+        "\nModel: FIFO queue on N slots; each job runs its bench wall time alone using cpu/wall of a core; when the running jobs ask for more cores than there are, all slow equally; the client sees a job done at its next poll; {} shuffled replications. Validation against real runs: the report crate's README.\n\n",
+        p.replications
+    ));
 }

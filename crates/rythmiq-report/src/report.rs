@@ -9,14 +9,16 @@
 //!   validation rejections of valid documents) alone stay within the limit, so the excess is timeouts and 429s
 //!   (capacity and intake tuning); NO-GO when the system itself fails documents beyond the limit. Without a load test
 //!   the bench's failed documents are the error rate, and any excess there is NO-GO (failures without load).
-//! - The verdict is the worst of the three; latency and errors can fail it whatever the CPU says. Without a load test
-//!   the decision is marked provisional.
+//! - The verdict is the worst of the three; latency and errors can fail it whatever the CPU says. When any item of
+//!   the framework's section 2 checklist is unmet (see `evidence`), the decision is provisional, whatever its verdict.
 
 use chrono::Utc;
 use rythmiq_measure::BenchSummary;
 use serde::{Deserialize, Serialize};
 
 use crate::constraints::{at_or_under, Band, BandEdge, Constraints, Verdict};
+use crate::evidence::Evidence;
+use crate::plan::CapacityPlan;
 use rythmiq_measure::stats::{mean, percentile, std_dev};
 use rythmiq_measure::{CompareResult, LoadTestResult, MonthlyUsage, RampStep};
 use crate::ReportError;
@@ -25,8 +27,6 @@ use crate::ReportError;
 pub const COLD_START_MAX_SHARE: f64 = 0.05;
 /// The fast/standard split the framework expects (section 2.2), as the fast share.
 pub use rythmiq_measure::EXPECTED_FAST_SHARE;
-/// The framework asks for a bench of at least this many documents (section 2.2).
-pub const MIN_BENCH_DOCUMENTS: usize = 50;
 
 /// One row of the monthly projections (section 3.2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,7 +67,8 @@ pub struct Decision {
     pub verdict: Verdict,
     /// One line per check that set or confirmed the verdict.
     pub reasons: Vec<String>,
-    /// True when a measurement the decision depends on is missing (the load test).
+    /// True when the evidence falls short of the framework's checklist (see [`Report::evidence`]): shown as
+    /// "PROVISIONAL <verdict>", never a plain GO.
     pub provisional: bool,
     /// The measurements still missing, each with the command that takes it.
     pub missing: Vec<String>,
@@ -278,6 +279,11 @@ pub struct Report {
     pub latency: Check,
     pub errors: Check,
     pub decision: Decision,
+    /// The framework's section 2 checklist, ticked from the inputs.
+    pub evidence: Evidence,
+    /// The capacity planner's answer for the design load (the load test's, else the framework's burst); `None`
+    /// only when the bench has no warm, successful document.
+    pub plan: Option<CapacityPlan>,
     pub gap: OptimisationGap,
     pub conditions: Conditions,
     pub breaking_point: Option<BreakingPoint>,
@@ -330,7 +336,17 @@ impl Report {
 
         let latency = latency_check(c, load_opt.as_ref(), percentile(&warm_wall, 95.0));
         let errors = error_check(c, load_opt.as_ref(), &bench);
-        let decision = decide(c, &bench, cpu_band, monthly_hours_at_target, &latency, &errors, load_opt.is_none());
+        let mut decision = decide(c, &bench, cpu_band, monthly_hours_at_target, &latency, &errors, load_opt.is_none());
+        let evidence = Evidence::assess(c, &bench, load_opt.as_ref());
+        decision.provisional |= !evidence.complete();
+        decision.missing.extend(evidence.missing_lines());
+        let plan = crate::plan::plan(&crate::capacity::plan_input(c, &bench, load_opt.as_ref(), None)).ok();
+        if let Some(p) = &plan {
+            decision.reasons.push(format!(
+                "capacity: {} (planner, section 3.4)",
+                p.headline(at_or_under(monthly_hours_at_target, c.budget_cpu_hours_per_month))
+            ));
+        }
         let gap = optimisation_gap(c, cpu, cpu_band, compare_opt.as_ref());
         let conditions = conditions(c, cpu, monthly_hours_at_target, &gap, &latency, &errors);
         let breaking_point = load_opt.as_ref().and_then(|l| breaking_point(c, &l.ramp));
@@ -388,6 +404,8 @@ impl Report {
             latency,
             errors,
             decision,
+            evidence,
+            plan,
             gap,
             conditions,
             breaking_point,
@@ -594,16 +612,8 @@ fn decide(
     if no_load {
         missing.push(format!("latency P95, error rate and resources under load: not measured, run `{LOADTEST_CMD}`"));
     }
-    let mut caveats = Vec::new();
-    if bench.documents < MIN_BENCH_DOCUMENTS {
-        caveats.push(format!(
-            "the bench ran {} documents; the framework asks for at least {MIN_BENCH_DOCUMENTS} (`rythmiq bench --count {MIN_BENCH_DOCUMENTS}`)",
-            bench.documents
-        ));
-    }
-    if bench.paths.standard.documents == 0 {
-        caveats.push("no document took the standard path: its CPU cost is unmeasured".into());
-    }
+    // The bench's size and the routes it measured are checklist items (`evidence`), not caveats.
+    let caveats = Vec::new();
     Decision { verdict, reasons, provisional: no_load, missing, caveats }
 }
 

@@ -115,7 +115,7 @@ fn the_real_bench_output_renders() {
     let r = Report::build(Constraints::default(), real, None, None, None).unwrap();
     let md = render_markdown(&r);
     assert!(md.contains("within the noise of one cold/warm pair"), "{md}");
-    assert!(md.contains("the framework asks for at least 50"), "{md}");
+    assert!(md.contains("30 documents, the framework asks >= 50 documents; run `rythmiq bench --count 50`"), "{md}");
     assert!(!md.contains("___"));
     let words: Vec<&str> = md.split(|c: char| !c.is_alphanumeric()).collect();
     assert!(!words.iter().any(|w| *w == "NaN" || *w == "inf"), "a non-finite figure was printed:\n{md}");
@@ -131,11 +131,36 @@ fn html_is_one_self_contained_page_with_the_charts() {
     for h in ["3.1 Baseline Benchmark Results", "6.4 Production Monitoring Requirements"] {
         assert!(html.contains(h), "missing {h}");
     }
-    // The projections chart draws the budget line.
-    assert!(html.contains(">budget</text>"));
+    // 0.5 s/doc is a few hours a month: the axis follows the bars (with ticks) and names the budget off-scale.
+    assert!(html.contains(">budget 200 h is off this scale: the largest bar is 2.7% of it</text>"), "1300 docs/day x 0.5 s x 30 / 3600 = 5.42 h");
+    assert!(html.contains(">CPU-h/month</text>") && html.contains(">6</text>"), "a y axis with round ticks");
+    // 24 s/doc sits on the budget: the budget and GO-edge lines are drawn on the scale.
+    let on_budget = Report::build(Constraints::default(), common::bench_with_cpu(24.0), None, None, None).unwrap();
+    let html_budget = render_html(&on_budget);
+    assert!(html_budget.contains(">budget 200 h</text>") && html_budget.contains(">90% (GO edge) 180 h</text>"));
 
     let bench_only = Report::build(Constraints::default(), bench(), None, None, None).unwrap();
     let html = render_html(&bench_only);
     assert_eq!(html.matches("<svg").count(), 3, "latency and queue need the load test");
     assert!(html.contains("not measured: run `rythmiq loadtest"));
+}
+
+#[test]
+fn html_page_has_the_header_kpi_cards_one_missing_box_and_folded_arithmetic() {
+    let bench_only = Report::build(Constraints::default(), bench(), None, None, None).unwrap();
+    let html = render_html(&bench_only);
+    assert!(html.contains(&format!("rythmiq {}", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(html.matches("class=\"kpi ").count(), 4, "CPU/doc, CPU/month, P95, errors");
+    assert!(html.contains("n = 4 warm documents"), "each card names its sample");
+    assert!(html.contains("<div class=\"kpi none\"><div>Latency P95</div><div class=\"v\">not measured"));
+    assert_eq!(html.matches("class=\"missingbox\"").count(), 1, "one box for every missing input");
+    assert!(html.contains("<li>Benchmark run with &gt;= 50 documents"), "the checklist's gaps are in it");
+    assert!(html.contains("<details><summary>Arithmetic</summary><pre>"));
+    assert_eq!(html.matches("<details>").count(), html.matches("</details>").count());
+    assert!(html.contains("@media print"));
+
+    // With the load test the latency and error cards carry their figures and sample sizes.
+    let html = render_html(&full());
+    assert!(html.contains("n = 250 requests, 50 users"), "the P95 card's sample");
+    assert!(html.contains("<div>Error rate</div><div class=\"v\">0.80%</div>"));
 }

@@ -1,0 +1,105 @@
+//! The adapter between the measurements (bench summary, load-test result) and the planner's plain inputs: the only
+//! place that knows both, so `plan` stays free of bench and load-test types.
+
+use std::path::Path;
+
+use rythmiq_bench::BenchSummary;
+
+use crate::constraints::Constraints;
+use crate::inputs::LoadTestResult;
+use crate::plan::{CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanInput, ServiceSample, SimOptions};
+use crate::{read_json, ReportError};
+
+/// The load test's client polls each pending document this often (`rythmiq loadtest`).
+pub const LOADTEST_POLL_INTERVAL_SECS: f64 = 0.25;
+/// The framework's burst when no load test gives one: 50 users x 5 documents, 10 users per second.
+pub const FRAMEWORK_BURST: LoadShape =
+    LoadShape { users: 50, docs_per_user: 5, spawn_rate: 10.0, poll_interval_secs: LOADTEST_POLL_INTERVAL_SECS };
+/// The largest N the scan tries.
+pub const MAX_CORES: u32 = 64;
+
+/// The warm, successful documents of a bench as service samples.
+pub fn service_samples(bench: &BenchSummary) -> Vec<ServiceSample> {
+    bench
+        .per_document
+        .iter()
+        .filter(|d| !d.cold_start && d.error.is_none() && d.wall_seconds > 0.0)
+        .map(|d| ServiceSample { cpu_secs: d.cpu_seconds, wall_secs: d.wall_seconds })
+        .collect()
+}
+
+/// The shape of a measured load test.
+pub fn load_shape(load: &LoadTestResult) -> LoadShape {
+    LoadShape {
+        users: load.users,
+        docs_per_user: load.docs_per_user,
+        spawn_rate: load.spawn_rate,
+        poll_interval_secs: LOADTEST_POLL_INTERVAL_SECS,
+    }
+}
+
+/// The planner's input for a report: the design load is the load test's when one was run (its figures are then set
+/// beside the prediction), else the framework's burst. "This machine" is the bench's, else the load test's.
+pub fn plan_input(
+    c: &Constraints,
+    bench: &BenchSummary,
+    load: Option<&LoadTestResult>,
+    server_slots: Option<u32>,
+) -> PlanInput {
+    PlanInput {
+        samples: service_samples(bench),
+        measured_on: MeasuredOn {
+            host: bench.host.clone(),
+            cores: bench.cores,
+            run_date: bench.run_date.clone(),
+            documents: bench.documents,
+        },
+        design: load.map_or(FRAMEWORK_BURST, load_shape),
+        p95_limit_secs: c.p95_latency_limit_secs,
+        max_cores: MAX_CORES,
+        machine_cores: bench.cores.or(load.map(|l| l.cores)).unwrap_or(1).max(1),
+        documents_per_day: c.documents_per_day,
+        days_per_month: c.days_per_month,
+        budget_cpu_hours_per_month: c.budget_cpu_hours_per_month,
+        measured: load.map(|l| MeasuredRun {
+            shape: load_shape(l),
+            cores: l.cores.max(1),
+            slots: server_slots,
+            p95_secs: l.latency_p95_secs,
+            throughput_docs_per_sec: l.throughput_sustained_docs_per_sec,
+        }),
+        sim: SimOptions::default(),
+    }
+}
+
+/// What `rythmiq plan` may override in the input the files give.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlanOverrides {
+    pub users: Option<u32>,
+    pub docs_per_user: Option<u32>,
+    pub spawn_rate: Option<f64>,
+    /// Cores of the machine the "this machine" table is for (default: the bench's).
+    pub machine_cores: Option<u32>,
+    /// Worker slots of the server the load test ran against (default: one per core).
+    pub server_slots: Option<u32>,
+    pub max_cores: Option<u32>,
+}
+
+/// `rythmiq plan`: reads a bench summary (and a load test), applies the overrides and runs the planner.
+pub fn plan_from_files(
+    c: &Constraints,
+    bench_path: &Path,
+    load_path: Option<&Path>,
+    o: &PlanOverrides,
+) -> Result<CapacityPlan, ReportError> {
+    c.validate()?;
+    let bench: BenchSummary = read_json(bench_path)?;
+    let load: Option<LoadTestResult> = load_path.map(read_json).transpose()?;
+    let mut input = plan_input(c, &bench, load.as_ref(), o.server_slots);
+    input.design.users = o.users.unwrap_or(input.design.users);
+    input.design.docs_per_user = o.docs_per_user.unwrap_or(input.design.docs_per_user);
+    input.design.spawn_rate = o.spawn_rate.unwrap_or(input.design.spawn_rate);
+    input.machine_cores = o.machine_cores.unwrap_or(input.machine_cores);
+    input.max_cores = o.max_cores.unwrap_or(input.max_cores);
+    Ok(crate::plan::plan(&input)?)
+}

@@ -1,0 +1,603 @@
+//! The capacity planner: a discrete-event simulation of the load test's burst on N worker slots, from a bench's
+//! per-document CPU and wall times, that predicts P50/P95/P99 and throughput and finds the cores (pods) the burst
+//! needs to hold P95 under the limit.
+//!
+//! The model, in one place (each assumption is one the validation in the crate README measures):
+//! - Arrivals are the load generator's: user `u` starts at `u / spawn_rate` and submits its documents back to back;
+//!   the queue is FIFO; a free slot takes the next job at once (the queue notifies the workers).
+//! - A job needs its bench wall time when it runs alone and uses `cpu / wall` of a core meanwhile. When the running
+//!   jobs together ask for more cores than the machine has, every running job slows by the same factor
+//!   (`cores / demand`): processor sharing. So slots beyond the cores add no throughput, only contention.
+//! - The client sees a document done at its next status poll: user `u` polls at `start + k x poll_interval`.
+//! - Service times are the bench's warm, successful documents drawn in a seeded shuffle, over several
+//!   replications; the percentiles are nearest-rank over every replication's latencies.
+//!
+//! The simulation takes plain numbers (no bench or pipeline types) so that it can be tested on its own.
+
+use serde::{Deserialize, Serialize};
+
+/// One measured document: its CPU and wall seconds, alone on a warm worker.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSample {
+    pub cpu_secs: f64,
+    pub wall_secs: f64,
+}
+
+/// The load generator's burst (`rythmiq loadtest`'s flags).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadShape {
+    pub users: u32,
+    pub docs_per_user: u32,
+    /// Users started per second.
+    pub spawn_rate: f64,
+    /// The client's status poll interval, seconds (the load test's is 0.25 s).
+    pub poll_interval_secs: f64,
+}
+
+impl LoadShape {
+    /// The same burst with twice the users (the framework's 2x question).
+    pub fn doubled(self) -> LoadShape {
+        LoadShape { users: self.users * 2, ..self }
+    }
+
+    pub fn documents(&self) -> u64 {
+        u64::from(self.users) * u64::from(self.docs_per_user)
+    }
+}
+
+/// Why a plan cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("no measured document to draw service times from (the bench has no warm, successful document)")]
+    NoSamples,
+    #[error("{field} must be a finite number greater than 0 (got {value})")]
+    NotPositive { field: &'static str, value: f64 },
+}
+
+/// The predicted figures of one simulated configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub cores: u32,
+    pub slots: u32,
+    pub users: u32,
+    pub documents: u64,
+    pub p50_secs: f64,
+    pub p95_secs: f64,
+    pub p99_secs: f64,
+    /// Documents / (last completion - first arrival), mean over replications.
+    pub throughput_docs_per_sec: f64,
+    /// Mean over replications of the time from the first arrival to the last completion.
+    pub makespan_secs: f64,
+}
+
+/// How many shuffled replications a prediction averages over, and the seed of the first.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimOptions {
+    pub replications: u32,
+    pub seed: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions { replications: 20, seed: 0x5eed }
+    }
+}
+
+/// splitmix64: a small, dependency-free generator; only the shuffle of service times needs randomness.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn positive(field: &'static str, value: f64) -> Result<(), PlanError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(PlanError::NotPositive { field, value })
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+struct Running {
+    user: usize,
+    /// Seconds of solo running left.
+    remaining: f64,
+    /// Cores it uses while it runs: cpu / wall, at most one (the OCR runs one thread per document).
+    demand: f64,
+}
+
+/// One replication: the latencies (submit to seen done) and the makespan.
+fn replicate(samples: &[ServiceSample], shape: &LoadShape, cores: u32, slots: u32, rng: &mut SplitMix) -> (Vec<f64>, f64) {
+    let n_docs = shape.documents() as usize;
+    // The service order: the samples shuffled, cycled over as many documents as the burst has.
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let start_of = |user: usize| user as f64 / shape.spawn_rate;
+    // FIFO queue in arrival order: user by user, each user's documents back to back at its start.
+    let mut arrivals = (0..shape.users as usize)
+        .flat_map(|u| std::iter::repeat_n(u, shape.docs_per_user as usize))
+        .enumerate()
+        .map(|(k, u)| (start_of(u), u, samples[order[k % order.len()]]))
+        .peekable();
+    let mut queue: std::collections::VecDeque<(usize, ServiceSample)> = Default::default();
+    let mut running: Vec<Running> = Vec::with_capacity(slots as usize);
+    let mut latencies = Vec::with_capacity(n_docs);
+    let mut t = 0.0_f64;
+    let mut last_done = 0.0_f64;
+    let poll = shape.poll_interval_secs;
+    loop {
+        // Admit everything that has arrived by now, then fill free slots.
+        while let Some(&(at, user, sample)) = arrivals.peek() {
+            if at > t {
+                break;
+            }
+            queue.push_back((user, sample));
+            arrivals.next();
+        }
+        while running.len() < slots as usize {
+            let Some((user, s)) = queue.pop_front() else { break };
+            let wall = s.wall_secs.max(s.cpu_secs).max(1e-9);
+            running.push(Running { user, remaining: wall, demand: (s.cpu_secs / wall).clamp(0.0, 1.0) });
+        }
+        let next_arrival = arrivals.peek().map(|a| a.0);
+        if running.is_empty() {
+            match next_arrival {
+                Some(at) => {
+                    t = at;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        let demand: f64 = running.iter().map(|r| r.demand).sum();
+        let rate = if demand > f64::from(cores) { f64::from(cores) / demand } else { 1.0 };
+        let (first_idx, first_left) = running
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.remaining))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        let to_completion = first_left / rate;
+        let dt = match next_arrival {
+            Some(at) if at - t < to_completion => at - t,
+            _ => to_completion,
+        };
+        for r in &mut running {
+            r.remaining -= dt * rate;
+        }
+        t += dt;
+        if dt >= to_completion {
+            // The earliest job finishes now (others with the same remaining finish in the next rounds at dt 0).
+            let done = running.swap_remove(first_idx);
+            let start = start_of(done.user);
+            let polls = ((t - start) / poll).ceil().max(1.0);
+            latencies.push(polls * poll);
+            last_done = t;
+        }
+    }
+    (latencies, last_done)
+}
+
+/// Simulates `shape` on a machine with `cores` cores running `slots` worker slots.
+pub fn simulate(
+    samples: &[ServiceSample],
+    shape: &LoadShape,
+    cores: u32,
+    slots: u32,
+    opts: &SimOptions,
+) -> Result<Prediction, PlanError> {
+    if samples.is_empty() {
+        return Err(PlanError::NoSamples);
+    }
+    positive("cores", f64::from(cores))?;
+    positive("slots", f64::from(slots))?;
+    positive("users", f64::from(shape.users))?;
+    positive("docs_per_user", f64::from(shape.docs_per_user))?;
+    positive("spawn_rate", shape.spawn_rate)?;
+    positive("poll_interval_secs", shape.poll_interval_secs)?;
+    for s in samples {
+        positive("wall_secs", s.wall_secs)?;
+        if !(s.cpu_secs.is_finite() && s.cpu_secs >= 0.0) {
+            return Err(PlanError::NotPositive { field: "cpu_secs", value: s.cpu_secs });
+        }
+    }
+    let mut rng = SplitMix(opts.seed);
+    let reps = opts.replications.max(1);
+    let mut all = Vec::new();
+    let (mut makespan_sum, mut throughput_sum) = (0.0, 0.0);
+    for _ in 0..reps {
+        let (lat, last) = replicate(samples, shape, cores, slots, &mut rng);
+        makespan_sum += last;
+        if last > 0.0 {
+            throughput_sum += lat.len() as f64 / last;
+        }
+        all.extend(lat);
+    }
+    all.sort_by(f64::total_cmp);
+    Ok(Prediction {
+        cores,
+        slots,
+        users: shape.users,
+        documents: shape.documents(),
+        p50_secs: nearest_rank(&all, 50.0),
+        p95_secs: nearest_rank(&all, 95.0),
+        p99_secs: nearest_rank(&all, 99.0),
+        throughput_docs_per_sec: throughput_sum / f64::from(reps),
+        makespan_secs: makespan_sum / f64::from(reps),
+    })
+}
+
+/// Where the planner's CPU figures come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredOn {
+    /// The bench's host, when it recorded one.
+    pub host: Option<String>,
+    /// The bench machine's cores, when recorded.
+    pub cores: Option<u32>,
+    pub run_date: String,
+    pub documents: usize,
+}
+
+/// A measured load test to set beside its prediction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredRun {
+    pub shape: LoadShape,
+    pub cores: u32,
+    /// Worker slots of the server under test, when known.
+    pub slots: Option<u32>,
+    pub p95_secs: f64,
+    pub throughput_docs_per_sec: f64,
+}
+
+/// The planner's inputs, all plain numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanInput {
+    pub samples: Vec<ServiceSample>,
+    pub measured_on: MeasuredOn,
+    pub design: LoadShape,
+    pub p95_limit_secs: f64,
+    /// The largest N (cores = slots = N) to try.
+    pub max_cores: u32,
+    /// Cores of the machine the figures are for (the "this machine" table: slots 1..=2 x cores on it).
+    pub machine_cores: u32,
+    pub documents_per_day: u32,
+    pub days_per_month: u32,
+    pub budget_cpu_hours_per_month: f64,
+    pub measured: Option<MeasuredRun>,
+    pub sim: SimOptions,
+}
+
+/// One N of the scan: N cores running N slots, at the design load and at twice it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub cores: u32,
+    pub design: Prediction,
+    pub double: Prediction,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CapacityPlan {
+    pub measured_on: MeasuredOn,
+    pub design: LoadShape,
+    pub p95_limit_secs: f64,
+    /// Mean CPU and wall seconds of the service samples.
+    pub mean_cpu_secs: f64,
+    pub mean_wall_secs: f64,
+    pub samples: usize,
+    /// N = 1, 2, ... until both loads hold the limit (or `max_cores`).
+    pub rows: Vec<PlanRow>,
+    /// Smallest N whose design-load P95 is at or under the limit; `None` when `max_cores` does not suffice.
+    pub cores_for_design: Option<u32>,
+    pub cores_for_double: Option<u32>,
+    /// This machine (`machine_cores`) with 1..=2 x cores slots at the design load: slots past the cores add nothing.
+    pub this_machine: Vec<Prediction>,
+    pub machine_cores: u32,
+    /// mean CPU x docs/day x days / 3600.
+    pub monthly_cpu_hours: f64,
+    pub budget_cpu_hours_per_month: f64,
+    pub documents_per_day: u32,
+    pub days_per_month: u32,
+    /// A measured run beside the prediction for its shape, cores and slots.
+    pub measured: Option<(MeasuredRun, Prediction)>,
+    pub replications: u32,
+}
+
+/// Runs the scan.
+pub fn plan(input: &PlanInput) -> Result<CapacityPlan, PlanError> {
+    if input.samples.is_empty() {
+        return Err(PlanError::NoSamples);
+    }
+    positive("p95_limit_secs", input.p95_limit_secs)?;
+    positive("max_cores", f64::from(input.max_cores))?;
+    positive("machine_cores", f64::from(input.machine_cores))?;
+    let n = input.samples.len() as f64;
+    let mean_cpu_secs = input.samples.iter().map(|s| s.cpu_secs).sum::<f64>() / n;
+    let mean_wall_secs = input.samples.iter().map(|s| s.wall_secs).sum::<f64>() / n;
+    let limit = input.p95_limit_secs;
+    let (mut rows, mut cores_for_design, mut cores_for_double) = (Vec::new(), None, None);
+    for cores in 1..=input.max_cores {
+        let design = simulate(&input.samples, &input.design, cores, cores, &input.sim)?;
+        let double = simulate(&input.samples, &input.design.doubled(), cores, cores, &input.sim)?;
+        if cores_for_design.is_none() && crate::constraints::at_or_under(design.p95_secs, limit) {
+            cores_for_design = Some(cores);
+        }
+        if cores_for_double.is_none() && crate::constraints::at_or_under(double.p95_secs, limit) {
+            cores_for_double = Some(cores);
+        }
+        rows.push(PlanRow { cores, design, double });
+        if cores_for_double.is_some_and(|d| cores > d) {
+            break; // one row past the answer shows the curve flattening
+        }
+    }
+    let this_machine = (1..=2 * input.machine_cores)
+        .map(|slots| simulate(&input.samples, &input.design, input.machine_cores, slots, &input.sim))
+        .collect::<Result<Vec<_>, _>>()?;
+    let measured = match &input.measured {
+        Some(m) => {
+            let slots = m.slots.unwrap_or(m.cores);
+            Some((m.clone(), simulate(&input.samples, &m.shape, m.cores, slots, &input.sim)?))
+        }
+        None => None,
+    };
+    Ok(CapacityPlan {
+        measured_on: input.measured_on.clone(),
+        design: input.design,
+        p95_limit_secs: limit,
+        mean_cpu_secs,
+        mean_wall_secs,
+        samples: input.samples.len(),
+        rows,
+        cores_for_design,
+        cores_for_double,
+        this_machine,
+        machine_cores: input.machine_cores,
+        monthly_cpu_hours: mean_cpu_secs * f64::from(input.documents_per_day) * f64::from(input.days_per_month)
+            / 3600.0,
+        budget_cpu_hours_per_month: input.budget_cpu_hours_per_month,
+        documents_per_day: input.documents_per_day,
+        days_per_month: input.days_per_month,
+        measured,
+        replications: input.sim.replications.max(1),
+    })
+}
+
+impl CapacityPlan {
+    /// The sentence the report leads with, e.g. "GO on CPU; the burst needs 5 cores (or pods) for P95 < 30 s".
+    pub fn headline(&self, cpu_within_budget: bool) -> String {
+        let cpu = if cpu_within_budget { "GO on CPU" } else { "over the CPU budget" };
+        let limit = self.p95_limit_secs;
+        match (self.cores_for_design, self.cores_for_double) {
+            (Some(d), Some(x)) => format!(
+                "{cpu}; the burst needs {d} core{} (or pods) for P95 < {limit:.0} s, {x} for twice the load",
+                if d == 1 { "" } else { "s" }
+            ),
+            (Some(d), None) => format!(
+                "{cpu}; the burst needs {d} core{} (or pods) for P95 < {limit:.0} s; twice the load is not held by {} cores",
+                if d == 1 { "" } else { "s" },
+                self.rows.len()
+            ),
+            (None, _) => format!(
+                "{cpu}; no N up to {} cores holds the burst's P95 under {limit:.0} s (a single document is too slow, or the burst too large)",
+                self.rows.len()
+            ),
+        }
+    }
+
+    /// The most documents per second `machine_cores` can process whatever the slots: cores / mean CPU-s.
+    pub fn cpu_bound_docs_per_sec(&self) -> f64 {
+        f64::from(self.machine_cores) / self.mean_cpu_secs.max(1e-9)
+    }
+
+    /// The machine the CPU figures come from, in words.
+    pub fn source_line(&self) -> String {
+        let m = &self.measured_on;
+        format!(
+            "CPU and wall times from the bench of {} ({} documents, {} warm and successful used) on host {} with {} cores",
+            m.run_date,
+            m.documents,
+            self.samples,
+            m.host.as_deref().unwrap_or("(not recorded by this bench)"),
+            m.cores.map_or("(not recorded)".into(), |c| c.to_string())
+        )
+    }
+
+    /// The plan as plain text (the `plan` command's output and the report's section), with the arithmetic.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let d = &self.design;
+        out.push_str(&format!("{}.\n", self.source_line()));
+        out.push_str(&format!(
+            "Mean per document: {:.3} CPU-s, {:.3} s wall alone. Design load: {} users x {} docs = {} documents, spawn {} users/s, client polls every {} s.\n",
+            self.mean_cpu_secs,
+            self.mean_wall_secs,
+            d.users,
+            d.docs_per_user,
+            d.documents(),
+            d.spawn_rate,
+            d.poll_interval_secs
+        ));
+        out.push_str(&format!(
+            "Monthly CPU: {:.3} CPU-s x {} docs/day x {} days / 3600 = {:.2} h of {:.0} h ({:.1}%).\n\n",
+            self.mean_cpu_secs,
+            self.documents_per_day,
+            self.days_per_month,
+            self.monthly_cpu_hours,
+            self.budget_cpu_hours_per_month,
+            self.monthly_cpu_hours / self.budget_cpu_hours_per_month * 100.0
+        ));
+        out.push_str(&format!(
+            "N cores = N slots (one slot per core) | design {} docs: P50 / P95 / P99 s, docs/s | 2x {} docs: P50 / P95 / P99 s, docs/s\n",
+            d.documents(),
+            d.doubled().documents()
+        ));
+        for r in &self.rows {
+            out.push_str(&format!(
+                "{:>3} | {:>7.2} {:>7.2} {:>7.2} {:>6.2} | {:>7.2} {:>7.2} {:>7.2} {:>6.2}{}\n",
+                r.cores,
+                r.design.p50_secs,
+                r.design.p95_secs,
+                r.design.p99_secs,
+                r.design.throughput_docs_per_sec,
+                r.double.p50_secs,
+                r.double.p95_secs,
+                r.double.p99_secs,
+                r.double.throughput_docs_per_sec,
+                match (Some(r.cores) == self.cores_for_design, Some(r.cores) == self.cores_for_double) {
+                    (true, true) => "  <- smallest N for P95 <= limit, design and 2x",
+                    (true, false) => "  <- smallest N for P95 <= limit, design load",
+                    (false, true) => "  <- smallest N for P95 <= limit, 2x load",
+                    _ => "",
+                }
+            ));
+        }
+        out.push_str(&format!(
+            "\nOn this machine ({} cores), design load, by worker slots (more slots than cores add no CPU capacity: throughput stays under {} cores / {:.3} CPU-s = {:.2} docs/s; extra slots only overlap a job's non-CPU wait):\n",
+            self.machine_cores,
+            self.machine_cores,
+            self.mean_cpu_secs,
+            self.cpu_bound_docs_per_sec()
+        ));
+        for p in &self.this_machine {
+            out.push_str(&format!(
+                "slots {:>2}: P95 {:>7.2} s, {:>5.2} docs/s{}\n",
+                p.slots,
+                p.p95_secs,
+                p.throughput_docs_per_sec,
+                if p.slots > self.machine_cores { "  (slots > cores)" } else { "" }
+            ));
+        }
+        if let Some((m, p)) = &self.measured {
+            out.push_str(&format!(
+                "\nMeasured load test ({} users x {} docs, {} cores, {} slots): P95 {:.2} s measured vs {:.2} s predicted; {:.2} vs {:.2} docs/s.\n",
+                m.shape.users,
+                m.shape.docs_per_user,
+                m.cores,
+                p.slots,
+                m.p95_secs,
+                p.p95_secs,
+                m.throughput_docs_per_sec,
+                p.throughput_docs_per_sec
+            ));
+        }
+        out.push_str(&format!(
+            "\nModel: FIFO queue, N slots; a job runs its measured wall time alone and uses cpu/wall of a core; when the running jobs ask for more cores than there are, all slow equally (processor sharing); the client sees a job done at its next poll. {} shuffled replications.\n",
+            self.replications
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(users: u32, docs: u32) -> LoadShape {
+        LoadShape { users, docs_per_user: docs, spawn_rate: 1e9, poll_interval_secs: 1e-6 }
+    }
+
+    const ONE: SimOptions = SimOptions { replications: 1, seed: 1 };
+
+    #[test]
+    fn a_fifo_queue_of_equal_jobs_on_one_slot_finishes_them_one_after_another() {
+        // 4 jobs of 1 s at t=0 on one slot: done at 1, 2, 3, 4 s.
+        let s = [ServiceSample { cpu_secs: 1.0, wall_secs: 1.0 }];
+        let p = simulate(&s, &shape(4, 1), 1, 1, &ONE).unwrap();
+        assert!((p.p50_secs - 2.0).abs() < 1e-3, "{p:?}");
+        assert!((p.p95_secs - 4.0).abs() < 1e-3, "{p:?}");
+        assert!((p.makespan_secs - 4.0).abs() < 1e-3);
+        assert!((p.throughput_docs_per_sec - 1.0).abs() < 1e-3);
+        // Two slots on two cores halve the makespan: done at 1, 1, 2, 2.
+        let p = simulate(&s, &shape(4, 1), 2, 2, &ONE).unwrap();
+        assert!((p.p95_secs - 2.0).abs() < 1e-3, "{p:?}");
+    }
+
+    #[test]
+    fn slots_beyond_the_cores_add_no_throughput() {
+        // CPU-bound jobs: 4 slots on 2 cores all share 2 cores: every job takes 2 s, the last ends at 4 s, as with 2
+        // slots; the mean latency cannot improve.
+        let s = [ServiceSample { cpu_secs: 1.0, wall_secs: 1.0 }];
+        let two = simulate(&s, &shape(8, 1), 2, 2, &ONE).unwrap();
+        let four = simulate(&s, &shape(8, 1), 2, 4, &ONE).unwrap();
+        assert!((two.makespan_secs - 4.0).abs() < 1e-3, "{two:?}");
+        assert!((four.makespan_secs - 4.0).abs() < 1e-3, "{four:?}");
+        assert!(four.p50_secs >= two.p50_secs - 1e-9);
+        // Waiting on I/O (cpu 0.25 of wall) is what extra slots can overlap: 4 slots on 2 cores then do help.
+        let io = [ServiceSample { cpu_secs: 0.25, wall_secs: 1.0 }];
+        let two = simulate(&io, &shape(8, 1), 2, 2, &ONE).unwrap();
+        let four = simulate(&io, &shape(8, 1), 2, 4, &ONE).unwrap();
+        assert!(four.makespan_secs < two.makespan_secs - 0.5, "{two:?} {four:?}");
+    }
+
+    #[test]
+    fn arrivals_and_polls_shape_the_latency() {
+        // One 1 s job per user, users 10 s apart: no queueing, each waits only its own service, seen at the next
+        // 0.4 s poll: ceil(1 / 0.4) x 0.4 = 1.2 s.
+        let s = [ServiceSample { cpu_secs: 1.0, wall_secs: 1.0 }];
+        let sh = LoadShape { users: 3, docs_per_user: 1, spawn_rate: 0.1, poll_interval_secs: 0.4 };
+        let p = simulate(&s, &sh, 1, 1, &ONE).unwrap();
+        assert!((p.p99_secs - 1.2).abs() < 1e-9, "{p:?}");
+        assert!((p.p50_secs - 1.2).abs() < 1e-9, "{p:?}");
+    }
+
+    #[test]
+    fn the_plan_finds_the_smallest_n_and_stops_one_past_it() {
+        // 100 jobs of 1 s at once: N cores finish in 100 / N s; P95 = ceil(95 / N) s. Limit 10.5 s: N = 10 (10 s;
+        // 9 cores give 11 s); 2x: 200 jobs, P95 = ceil(190 / N): N = 19 (10 s; 18 give 11 s).
+        let input = PlanInput {
+            samples: vec![ServiceSample { cpu_secs: 1.0, wall_secs: 1.0 }],
+            measured_on: MeasuredOn { host: Some("h".into()), cores: Some(2), run_date: "d".into(), documents: 1 },
+            design: shape(100, 1),
+            p95_limit_secs: 10.5,
+            max_cores: 64,
+            machine_cores: 2,
+            documents_per_day: 1000,
+            days_per_month: 30,
+            budget_cpu_hours_per_month: 200.0,
+            measured: None,
+            sim: ONE,
+        };
+        let p = plan(&input).unwrap();
+        assert_eq!(p.cores_for_design, Some(10));
+        assert_eq!(p.cores_for_double, Some(19));
+        assert_eq!(p.rows.len(), 20);
+        assert_eq!(p.this_machine.len(), 4);
+        // 1 s x 1000 x 30 / 3600.
+        assert!((p.monthly_cpu_hours - 1000.0 * 30.0 / 3600.0).abs() < 1e-9);
+        assert!(p.headline(true).starts_with("GO on CPU; the burst needs 10 cores (or pods) for P95 <"), "{}", p.headline(true));
+        assert!(p.headline(true).ends_with("19 for twice the load"));
+        let text = p.render_text();
+        assert!(text.contains("host h with 2 cores"), "{text}");
+        assert!(text.contains("(slots > cores)"));
+    }
+
+    #[test]
+    fn bad_inputs_are_typed_errors() {
+        let s = [ServiceSample { cpu_secs: 1.0, wall_secs: 1.0 }];
+        assert_eq!(simulate(&[], &shape(1, 1), 1, 1, &ONE), Err(PlanError::NoSamples));
+        assert!(matches!(simulate(&s, &shape(1, 1), 0, 1, &ONE), Err(PlanError::NotPositive { field: "cores", .. })));
+        let bad = LoadShape { spawn_rate: 0.0, ..shape(1, 1) };
+        assert!(matches!(simulate(&s, &bad, 1, 1, &ONE), Err(PlanError::NotPositive { field: "spawn_rate", .. })));
+    }
+}
