@@ -170,7 +170,8 @@ fn projection_chart(r: &Report) -> String {
     let budget_on_scale = largest >= budget * 0.5;
     let ticks = crate::chart::nice_ticks(if budget_on_scale { largest.max(budget) * 1.1 } else { largest * 1.1 }, 5);
     let max_val = ticks.last().copied().unwrap_or(1.0);
-    let (top, bottom, left) = (15.0, H - 30.0, 50.0);
+    // Room above the plot for the axis title and the off-scale note, so neither covers a bar's label.
+    let (top, bottom, left) = (40.0, H - 30.0, 50.0);
     let y_of = |v: f64| bottom - v / max_val * (bottom - top);
     let mut svg = svg_open();
     let slot = (W - left - 10.0) / r.projections.len().max(1) as f64;
@@ -192,11 +193,11 @@ fn projection_chart(r: &Report) -> String {
         let _ = write!(svg, "<line x1=\"{}\" x2=\"{left}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#888\"/>", left - 4.0);
         svg.push_str(&text(left - 6.0, y + 4.0, "end", &crate::chart::tick_label(*t)));
     }
-    svg.push_str(&text(12.0, top + 2.0, "start", "CPU-h/month"));
+    svg.push_str(&text(4.0, 12.0, "start", "CPU-h/month"));
     if !budget_on_scale {
         svg.push_str(&text(
             W - 8.0,
-            top + 10.0,
+            12.0,
             "end",
             &format!("budget {budget:.0} h is off this scale: the largest bar is {:.1}% of it", largest / budget * 100.0),
         ));

@@ -30,9 +30,9 @@ fn build_line() -> String {
 /// The header under the title: who wrote the page, from what, on which machine.
 pub(crate) fn header(out: &mut String, r: &Report) {
     let b = &r.bench;
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"meta\">{} &middot; generated {} &middot; bench {} on host {} with {} cores &middot; flags <code>{}</code></p>\n",
+        "<p class=\"meta\">{} &middot; generated {} &middot; bench {} on host {} with {} cores &middot; flags <code>{}</code></p>",
         esc(&build_line()),
         esc(&r.generated_at),
         esc(&b.run_date),

@@ -104,7 +104,8 @@ fn the_whole_checklist_makes_the_decision_final() {
 
 #[test]
 fn each_item_alone_makes_the_decision_provisional() {
-    let cases: [(EvidenceItem, fn(&mut BenchSummary, &mut LoadTestResult)); 6] = [
+    type Spoil = fn(&mut BenchSummary, &mut LoadTestResult);
+    let cases: [(EvidenceItem, Spoil); 6] = [
         (EvidenceItem::BenchSize, |b, _| b.documents = 49),
         (EvidenceItem::WarmDocuments, |b, _| b.cold_start = None),
         (EvidenceItem::PathSplit, |b, _| {

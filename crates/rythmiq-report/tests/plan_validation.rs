@@ -51,7 +51,9 @@ fn the_planner_predicts_real_p95_at_one_and_two_slots_within_the_stated_toleranc
         .collect();
     let runs: Vec<RunEntry> = read_json(&dir().join("runs.json")).unwrap();
     // (slots, users, docs/user) -> measured P95 of each repeat, and the run's cores.
-    let mut configs: BTreeMap<(u32, u32, u32), (Vec<f64>, Vec<f64>, LoadTestResult)> = BTreeMap::new();
+    // (P95 of each repeat, sustained throughput of each repeat, one of the runs for its shape and cores)
+    type Repeats = (Vec<f64>, Vec<f64>, LoadTestResult);
+    let mut configs: BTreeMap<(u32, u32, u32), Repeats> = BTreeMap::new();
     for run in &runs {
         let r: LoadTestResult = read_json(&dir().join(&run.file)).unwrap();
         assert_eq!(r.failed, 0, "{}: a validation run must not fail documents", run.file);
