@@ -109,6 +109,10 @@ impl Overrides {
         push("--models-dir", self.models_dir.as_ref().map(|p| p.display().to_string()));
         push("--ocr-threads", self.ocr_threads.map(|v| v.to_string()));
         push("--model", self.model.clone());
+        push("--engine", self.engine.clone());
+        push("--ort-lib", self.ort_lib.as_ref().map(|p| p.display().to_string()));
+        push("--auto-line-confidence", self.auto_line_confidence.map(|v| v.to_string()));
+        push("--auto-page-confidence", self.auto_page_confidence.map(|v| v.to_string()));
         push("--max-working-side-px", self.max_working_side_px.map(|v| v.to_string()));
         push("--skip-pre-ocr-above", self.skip_pre_ocr_above.map(|v| v.to_string()));
         push("--result-cache", self.result_cache.map(|v| v.to_string()));
@@ -117,6 +121,9 @@ impl Overrides {
         push("--database-url", self.database_url.clone());
         push("--storage", self.storage.clone());
         push("--max-image-pixels", self.max_image_pixels.map(|v| v.to_string()));
+        push("--max-pages", self.max_pages.map(|v| v.to_string()));
+        push("--pdf-dpi", self.pdf_dpi.map(|v| v.to_string()));
+        push("--log-format", self.log_format.clone());
         args
     }
 }
