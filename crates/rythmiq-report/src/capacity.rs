@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use rythmiq_bench::BenchSummary;
+use rythmiq_measure::BenchSummary;
 
 use crate::constraints::Constraints;
-use crate::inputs::LoadTestResult;
+use rythmiq_measure::LoadTestResult;
 use crate::plan::{CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanInput, ServiceSample, SimOptions};
 use crate::{read_json, ReportError};
 

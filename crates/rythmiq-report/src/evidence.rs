@@ -6,11 +6,11 @@
 //! the framework's own number (a bench of at least 50 documents, the 250-document burst) or derived from the
 //! constraints (the error sample from the error-rate limit); none comes from the seed's example tables.
 
-use rythmiq_bench::BenchSummary;
+use rythmiq_measure::BenchSummary;
 use serde::{Deserialize, Serialize};
 
 use crate::constraints::{Constraints, Verdict};
-use crate::inputs::LoadTestResult;
+use rythmiq_measure::LoadTestResult;
 
 /// The framework asks for a bench of at least this many documents (section 2.2).
 pub const MIN_BENCH_DOCUMENTS: usize = 50;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{bench, load};
-use rythmiq_bench::BenchSummary;
+use rythmiq_report::BenchSummary;
 use rythmiq_report::{
     gate_exit_code, render_html, render_markdown, Constraints, EvidenceItem, FailOn, LoadTestResult, Report, Verdict,
 };

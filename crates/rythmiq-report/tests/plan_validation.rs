@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use rythmiq_bench::BenchSummary;
+use rythmiq_report::BenchSummary;
 use rythmiq_report::{load_shape, read_json, service_samples, simulate, LoadTestResult, SimOptions};
 
 /// Above this relative tolerance the comparison says nothing about the model.
