@@ -50,7 +50,6 @@ pub fn run_tool(program: &str, args: &[&std::ffi::OsStr], cwd: &Path, limits: To
         limits.max_cpu_secs.max(1),
         limits.max_wall_secs.max(1),
     );
-    let mut stderr_file = tempfile::tempfile()?;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -60,25 +59,42 @@ pub fn run_tool(program: &str, args: &[&std::ffi::OsStr], cwd: &Path, limits: To
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr_file.try_clone()?))
+        // A pipe, not a file: with `ulimit -f 0` a tool that warns into a file would be killed by SIGXFSZ.
+        .stderr(Stdio::piped())
         .spawn()?;
-    let mut stdout = Vec::new();
-    let mut truncated = false;
-    if let Some(pipe) = child.stdout.take() {
-        let mut limited = pipe.take(limits.max_output_bytes + 1);
-        limited.read_to_end(&mut stdout)?;
-        if stdout.len() as u64 > limits.max_output_bytes {
-            truncated = true;
-            stdout.truncate(limits.max_output_bytes as usize);
-            // Stop it now rather than at the wall-clock limit; the pipe is closed when `limited` drops.
+    let stderr_pipe = child.stderr.take();
+    let stdout_pipe = child.stdout.take();
+    let max_output = limits.max_output_bytes;
+    // stderr is drained on a short-lived thread so that neither pipe can fill up and stall the child.
+    let (read, stderr) = std::thread::scope(|scope| {
+        let stderr_reader = scope.spawn(move || {
+            let mut text = Vec::new();
+            if let Some(pipe) = stderr_pipe {
+                let mut pipe = pipe;
+                let _ = (&mut pipe).take(64 * 1024).read_to_end(&mut text);
+                // Keep draining past the cap so the child never blocks on a full pipe.
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let mut stdout = Vec::new();
+        let read = match stdout_pipe {
+            Some(pipe) => pipe.take(max_output + 1).read_to_end(&mut stdout).map(|_| stdout),
+            None => Ok(stdout),
+        };
+        let over = read.as_ref().is_ok_and(|out| out.len() as u64 > max_output);
+        if over {
+            // Stop it now rather than at the wall-clock limit.
             let _ = child.kill();
         }
+        (read, stderr_reader.join().unwrap_or_default())
+    });
+    let mut stdout = read?;
+    let truncated = stdout.len() as u64 > limits.max_output_bytes;
+    if truncated {
+        stdout.truncate(limits.max_output_bytes as usize);
     }
     let (exit_code, cpu_seconds) = crate::sys_wait::wait_with_rusage(child.id())?;
-    let mut stderr = String::new();
-    use std::io::Seek;
-    stderr_file.seek(std::io::SeekFrom::Start(0))?;
-    stderr_file.take(64 * 1024).read_to_string(&mut stderr).ok();
     let stderr = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("; ");
     Ok(ToolOutput { stdout, stderr, exit_code, truncated, cpu_seconds })
 }

@@ -7,6 +7,7 @@
 //! constraints (the error sample from the error-rate limit); none comes from the seed's example tables.
 
 use rythmiq_measure::BenchSummary;
+use rythmiq_types::PathKind;
 use serde::{Deserialize, Serialize};
 
 use crate::constraints::{Constraints, Verdict};
@@ -18,7 +19,7 @@ pub const MIN_BENCH_DOCUMENTS: usize = 50;
 pub const MIN_BURST_DOCUMENTS: u64 = 250;
 /// The routes whose CPU cost the framework's split (section 2.2, fast/standard) needs measured. Labels, not a
 /// closed enum, so that a route added later (a PDF text layer) only adds a label here.
-pub const REQUIRED_ROUTES: [&str; 2] = ["fast", "standard"];
+pub const REQUIRED_ROUTES: [PathKind; 2] = [PathKind::Fast, PathKind::Standard];
 pub(crate) const LOADTEST_BURST_CMD: &str = "rythmiq loadtest --users 50 --docs-per-user 5 --spawn-rate 10 --double";
 
 /// The checklist items the inputs can prove.
@@ -112,14 +113,12 @@ impl Evidence {
             ),
             remedy: bench_cmd.clone(),
         });
-        let route_docs: Vec<(&str, usize)> = REQUIRED_ROUTES
-            .iter()
-            .map(|route| (*route, bench.paths.get(*route).map_or(0, |p| p.documents)))
-            .collect();
+        let route_docs: Vec<(&str, usize)> =
+            REQUIRED_ROUTES.iter().map(|route| (route.as_str(), bench.paths.get(*route).documents)).collect();
         checks.push(EvidenceCheck {
             item: EvidenceItem::PathSplit,
             met: route_docs.iter().all(|(_, n)| *n > 0),
-            required: format!("each route ({}) measured on >= 1 document", REQUIRED_ROUTES.join(", ")),
+            required: format!("each route ({}) measured on >= 1 document", REQUIRED_ROUTES.map(PathKind::as_str).join(", ")),
             measured: route_docs.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", "),
             remedy: format!("{bench_cmd} on a corpus that has documents for every route (or `--route standard`)"),
         });
