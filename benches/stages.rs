@@ -35,7 +35,8 @@ fn stages(c: &mut Criterion<thread_cpu::ThreadCpu>) {
         group.bench_function(format!("enhancement_resize_sharpen/{name}"), |b| {
             b.iter(|| imaging::unsharp_mask(&imaging::resize(&img, img.width() * 3 / 4, img.height() * 3 / 4), 0.8))
         });
-        let psm = rythmiq_pipeline::Ocr::page_seg_mode(rythmiq_pipeline::PageSegPolicy::ByKind, img.width(), img.height());
+        let psm =
+            rythmiq_pipeline::Ocr::page_seg_mode(rythmiq_pipeline::PageSegPolicy::ByKind, img.width(), img.height());
         group.bench_function(format!("ocr/{name}"), |b| b.iter(|| engine.recognize(&img, decoded.dpi, psm).unwrap()));
     }
     group.finish();

@@ -55,14 +55,26 @@ fn every_section_6_4_threshold_has_an_alert_with_a_unit_test() {
         assert!(alerts.contains(alert), "{alert} missing");
         let rule = rules.iter().find(|r| r.alert.as_deref() == Some(alert)).unwrap();
         assert!(rule.expr.contains(threshold), "{alert}: {} lacks {threshold}", rule.expr);
-        assert!(tests.contains(&format!("alertname: {alert}\n        exp_alerts:\n          - exp_labels")), "{alert} is never tested firing");
+        assert!(
+            tests.contains(&format!("alertname: {alert}\n        exp_alerts:\n          - exp_labels")),
+            "{alert} is never tested firing"
+        );
     }
     for alert in &alerts {
         assert!(tests.contains(&format!("alertname: {alert}\n")), "{alert} has no unit test");
     }
     // Each tested alert also has a case where it stays silent.
-    for alert in ["RythmiqCpuBudgetBurnWarning", "RythmiqLatencyP95Warning", "RythmiqErrorRateWarning", "RythmiqColdStartsHigh", "RythmiqPathMixDrift"] {
-        assert!(tests.contains(&format!("alertname: {alert}\n        exp_alerts: []")), "{alert} is never tested silent");
+    for alert in [
+        "RythmiqCpuBudgetBurnWarning",
+        "RythmiqLatencyP95Warning",
+        "RythmiqErrorRateWarning",
+        "RythmiqColdStartsHigh",
+        "RythmiqPathMixDrift",
+    ] {
+        assert!(
+            tests.contains(&format!("alertname: {alert}\n        exp_alerts: []")),
+            "{alert} is never tested silent"
+        );
     }
 }
 
@@ -88,11 +100,7 @@ fn the_prometheus_rule_carries_the_rules_file_verbatim() {
     let manifest = std::fs::read_to_string(repo_root().join("docker/k8s/prometheus-rule.yaml")).unwrap();
     assert!(manifest.contains("kind: PrometheusRule\n") && manifest.contains("apiVersion: monitoring.coreos.com/v1\n"));
     let body = &manifest[manifest.find("\nspec:\n").expect("spec") + "\nspec:\n".len()..];
-    let dedented: String = body
-        .lines()
-        .map(|l| l.strip_prefix("  ").unwrap_or(l))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let dedented: String = body.lines().map(|l| l.strip_prefix("  ").unwrap_or(l)).map(|l| format!("{l}\n")).collect();
     assert!(
         dedented == groups,
         "docker/k8s/prometheus-rule.yaml differs from the rules file; regenerate its spec with:\n  \
@@ -128,7 +136,8 @@ fn compose_prometheus_config_is_valid_and_loads_the_rules() {
 fn the_dashboard_has_the_section_6_4_panels_on_the_provisioned_datasource() {
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dashboard_file()).unwrap()).unwrap();
-    let datasource = std::fs::read_to_string(monitoring_dir().join("grafana/provisioning/datasources/prometheus.yml")).unwrap();
+    let datasource =
+        std::fs::read_to_string(monitoring_dir().join("grafana/provisioning/datasources/prometheus.yml")).unwrap();
     let uid_line = datasource.lines().find_map(|l| l.trim().strip_prefix("uid:")).expect("datasource uid");
     let uid = uid_line.trim();
     let panels = dashboard["panels"].as_array().expect("panels");
@@ -158,7 +167,8 @@ fn the_dashboard_has_the_section_6_4_panels_on_the_provisioned_datasource() {
     ] {
         assert!(reads(needle), "no panel reads {needle}");
     }
-    let provider = std::fs::read_to_string(monitoring_dir().join("grafana/provisioning/dashboards/rythmiq.yml")).unwrap();
+    let provider =
+        std::fs::read_to_string(monitoring_dir().join("grafana/provisioning/dashboards/rythmiq.yml")).unwrap();
     assert!(provider.contains("path: /var/lib/grafana/dashboards"));
 }
 

@@ -22,7 +22,8 @@ fn assert_valid(result: &ResultDocument) {
         serde_json::from_slice(&std::fs::read(repo_root().join("schemas/result-document.v2.json")).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let instance = serde_json::to_value(result).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
     assert!(errors.is_empty(), "result document violates the schema: {errors:#?}");
 }
 
@@ -126,12 +127,14 @@ fn assert_boxes_on_ink(result: &ResultDocument, original: &rythmiq_imaging::Gray
         let b = word.bbox;
         let m = 2 * tol;
         let (x0, y0) = ((b.left - m).max(0) as u32, (b.top - m).max(0) as u32);
-        let (x1, y1) = ((b.right + m).min(original.width() as i32) as u32, (b.bottom + m).min(original.height() as i32) as u32);
+        let (x1, y1) =
+            ((b.right + m).min(original.width() as i32) as u32, (b.bottom + m).min(original.height() as i32) as u32);
         // The ink's extent inside the box, widened only where the ink continues into the margin.
         let (mut l, mut t, mut r, mut bt) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
         for y in y0..y1 {
             for x in x0..x1 {
-                let inside = (x as i32) >= b.left && (x as i32) < b.right && (y as i32) >= b.top && (y as i32) < b.bottom;
+                let inside =
+                    (x as i32) >= b.left && (x as i32) < b.right && (y as i32) >= b.top && (y as i32) < b.bottom;
                 if inside && original.get(x, y) < 128 {
                     (l, t, r, bt) = (l.min(x as i32), t.min(y as i32), r.max(x as i32 + 1), bt.max(y as i32 + 1));
                 }
@@ -157,7 +160,8 @@ fn boxes_are_in_the_coordinates_of_the_page_as_submitted() {
         let out = p.process("ocrmypdf_linn.png");
         let result = out.result.expect("result");
         assert!(result.pages[0].scale_applied < 0.95);
-        let original = rythmiq_ocr::decode(&rythmiq_suite::corpus_bytes("ocrmypdf_linn.png"), Default::default()).unwrap();
+        let original =
+            rythmiq_ocr::decode(&rythmiq_suite::corpus_bytes("ocrmypdf_linn.png"), Default::default()).unwrap();
         assert_boxes_on_ink(&result, &original.image, 3);
 
         // Turned a quarter before OCR: boxes must come back in the sideways page's own axes.
@@ -165,7 +169,8 @@ fn boxes_are_in_the_coordinates_of_the_page_as_submitted() {
         let result = out.result.expect("result");
         assert_eq!(result.pages[0].rotation_applied_degrees % 180, 90);
         let original =
-            rythmiq_ocr::decode(&rythmiq_suite::corpus_bytes("tess_phototest-rotated-L.png"), Default::default()).unwrap();
+            rythmiq_ocr::decode(&rythmiq_suite::corpus_bytes("tess_phototest-rotated-L.png"), Default::default())
+                .unwrap();
         assert_boxes_on_ink(&result, &original.image, 3);
     });
 }
@@ -227,7 +232,10 @@ fn pdf(objs: &[Vec<u8>], trailer_extra: &str) -> Vec<u8> {
     for off in offsets {
         data.extend(format!("{off:010} 00000 n \n").as_bytes());
     }
-    data.extend(format!("trailer\n<< /Size {} /Root 1 0 R {trailer_extra}>>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes());
+    data.extend(
+        format!("trailer\n<< /Size {} /Root 1 0 R {trailer_extra}>>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1)
+            .as_bytes(),
+    );
     data
 }
 
@@ -312,14 +320,16 @@ fn hostile_documents_fail_once_with_their_kind_and_the_pipeline_goes_on() {
     on_pipeline_thread("rq-t-hostile", || {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, bytes: Vec<u8>| std::fs::write(dir.path().join(name), bytes).unwrap();
-        let encrypt = format!(
-            "<< /Filter /Standard /V 1 /R 2 /O <{}> /U <{}> /P -4 >>",
-            "11".repeat(32),
-            "22".repeat(32)
-        );
+        let encrypt =
+            format!("<< /Filter /Standard /V 1 /R 2 /O <{}> /U <{}> /P -4 >>", "11".repeat(32), "22".repeat(32));
         write(
             "encrypted.pdf",
-            one_page_pdf(LETTER, b"", "/Encrypt 5 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>] ", &[encrypt.into_bytes()]),
+            one_page_pdf(
+                LETTER,
+                b"",
+                "/Encrypt 5 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>] ",
+                &[encrypt.into_bytes()],
+            ),
         );
         write("garbage.pdf", [b"%PDF-1.7\n".to_vec(), (0..=255u8).cycle().take(5000).collect()].concat());
         let full = std::fs::read(multipage_dir().join("pages_scanned.pdf")).unwrap();
@@ -337,7 +347,10 @@ fn hostile_documents_fail_once_with_their_kind_and_the_pipeline_goes_on() {
         // 14400 pt square (200 inches): 60000 x 60000 px at 300 dpi, far above the pixel limit.
         write("huge_mediabox.pdf", one_page_pdf("0 0 14400 14400", b"", "", &[]));
         let depth = 100_000;
-        write("deep.pdf", one_page_pdf(LETTER, &[b"/Deep ".repeat(1), b"[".repeat(depth), b"]".repeat(depth)].concat(), "", &[]));
+        write(
+            "deep.pdf",
+            one_page_pdf(LETTER, &[b"/Deep ".repeat(1), b"[".repeat(depth), b"]".repeat(depth)].concat(), "", &[]),
+        );
         write("empty_page.pdf", one_page_pdf(LETTER, b"", "", &[]));
         write("sliver_1x1.png", png(1, 1, 1, &[0]));
         write("sliver_1x20000.png", png(1, 20000, 1, &vec![255; 20000]));
@@ -385,7 +398,8 @@ fn hostile_documents_fail_once_with_their_kind_and_the_pipeline_goes_on() {
 #[test]
 fn text_carried_only_by_alpha_is_read_on_white() {
     on_pipeline_thread("rq-t-alpha", || {
-        let page = rythmiq_ocr::decode(&rythmiq_suite::corpus_bytes("tess_phototest.tif"), Default::default()).unwrap().image;
+        let page =
+            rythmiq_ocr::decode(&rythmiq_suite::corpus_bytes("tess_phototest.tif"), Default::default()).unwrap().image;
         // Black everywhere; the ink is opaque and the paper transparent. A viewer shows black text on white.
         let rgba: Vec<u8> = page.pixels().iter().flat_map(|&g| [0, 0, 0, 255 - g]).collect();
         let dir = tempfile::tempdir().unwrap();

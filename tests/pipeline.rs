@@ -15,7 +15,8 @@ fn schema_validator() -> jsonschema::Validator {
 fn assert_valid(result: &ResultDocument) {
     let instance = serde_json::to_value(result).unwrap();
     let validator = schema_validator();
-    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    let errors: Vec<String> =
+        validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
     assert!(errors.is_empty(), "result document violates the schema: {errors:#?}");
 }
 

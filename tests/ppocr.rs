@@ -23,7 +23,9 @@ fn engine() -> PpOcrEngine {
 }
 
 fn page_text(engine: &mut PpOcrEngine, name: &str) -> String {
-    let img = decode(&corpus_bytes(name), DecodeLimits { max_image_pixels: 40_000_000 }).expect("decode").image;
+    let img = decode(&corpus_bytes(name), DecodeLimits { max_image_pixels: 40_000_000, ..DecodeLimits::default() })
+        .expect("decode")
+        .image;
     let page = engine.recognize(&img).expect("recognize");
     page.blocks
         .iter()
@@ -53,10 +55,9 @@ fn the_committed_models_have_the_pinned_sha256_and_a_changed_byte_is_refused() {
     rythmiq_ppocr::read_verified(&root, rythmiq_ppocr::REC_MODEL, rythmiq_ppocr::REC_SHA256).expect("rec model");
     // SHA256SUMS (checked by the Docker build) agrees with the pinned hashes.
     let sums = std::fs::read_to_string(root.join("SHA256SUMS")).expect("SHA256SUMS");
-    for (file, sha) in [
-        (rythmiq_ppocr::DET_MODEL, rythmiq_ppocr::DET_SHA256),
-        (rythmiq_ppocr::REC_MODEL, rythmiq_ppocr::REC_SHA256),
-    ] {
+    for (file, sha) in
+        [(rythmiq_ppocr::DET_MODEL, rythmiq_ppocr::DET_SHA256), (rythmiq_ppocr::REC_MODEL, rythmiq_ppocr::REC_SHA256)]
+    {
         assert!(sums.lines().any(|l| l.starts_with(sha) && l.ends_with(file)), "{file} not in SHA256SUMS with {sha}");
     }
     // One flipped byte in a copy: the engine refuses to load it.

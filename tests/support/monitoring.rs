@@ -25,9 +25,8 @@ pub fn dashboard_file() -> PathBuf {
 /// set: then a missing promtool is a failure (`scripts/test` installs it and sets both).
 pub fn promtool() -> Option<PathBuf> {
     let found = std::env::var_os("RYTHMIQ_PROMTOOL").map(PathBuf::from).filter(|p| p.is_file()).or_else(|| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|dir| dir.join("promtool")).find(|p| p.is_file())
-        })
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("promtool")).find(|p| p.is_file()))
     });
     if found.is_none() {
         let required = std::env::var_os("RYTHMIQ_REQUIRE_PROMTOOL").is_some_and(|v| v != "0");
@@ -115,8 +114,30 @@ pub fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)>
 pub fn series_names(expr: &str) -> BTreeSet<String> {
     // Operators and keywords, and the aggregations, which may be followed by `by (...)` before their parenthesis.
     const KEYWORDS: [&str; 24] = [
-        "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "inf",
-        "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "offset",
+        "inf",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
     ];
     let mut names = BTreeSet::new();
     let chars: Vec<char> = expr.chars().collect();

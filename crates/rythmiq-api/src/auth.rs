@@ -21,11 +21,8 @@ pub(crate) async fn require_bearer(
     let path = request.uri().path();
     let guarded = path == "/v1" || path.starts_with("/v1/");
     if let Some(expected) = state.config.auth_token.as_deref().filter(|_| guarded) {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token);
+        let presented =
+            request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(bearer_token);
         match presented {
             Some(token) if token_matches(token, expected) => {}
             // The presented value is never logged: a near-miss token is still a secret.
@@ -46,10 +43,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 fn token_matches(presented: &str, expected: &str) -> bool {
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
-    let diff = a
-        .iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let diff = a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     // black_box keeps the optimiser from turning the fold into an early-exit comparison.
     std::hint::black_box(diff) == 0
 }

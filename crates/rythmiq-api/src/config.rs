@@ -121,9 +121,7 @@ impl ApiConfig {
             // An empty token would make `Authorization: Bearer ` a valid credential: a misconfiguration, not a
             // choice. Whitespace or control characters cannot survive an HTTP header.
             if token.trim().is_empty() {
-                return invalid(
-                    "auth_token must not be empty (unset it to disable authentication)",
-                );
+                return invalid("auth_token must not be empty (unset it to disable authentication)");
             }
             if !token.bytes().all(|b| b.is_ascii_graphic()) {
                 return invalid("auth_token must be printable ASCII without spaces");
@@ -184,10 +182,7 @@ mod tests {
 
     #[test]
     fn the_token_never_prints() {
-        let config = ApiConfig {
-            auth_token: Some("s3cr3t-t0ken-value".into()),
-            ..ApiConfig::default()
-        };
+        let config = ApiConfig { auth_token: Some("s3cr3t-t0ken-value".into()), ..ApiConfig::default() };
         assert!(!format!("{config:?}").contains("s3cr3t"));
         let json = serde_json::to_string(&config).unwrap();
         assert!(!json.contains("s3cr3t"), "{json}");
@@ -198,47 +193,20 @@ mod tests {
     fn unknown_fields_and_bad_values_are_refused() {
         let err = serde_json::from_str::<ApiConfig>(r#"{"max_body":5}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
-        let parsed: ApiConfig =
-            serde_json::from_str(r#"{"listen_addr":"127.0.0.1:9000"}"#).unwrap();
+        let parsed: ApiConfig = serde_json::from_str(r#"{"listen_addr":"127.0.0.1:9000"}"#).unwrap();
         assert_eq!(parsed.listen_addr.port(), 9000);
         assert_eq!(parsed.input_prefix, "inputs/");
         for bad in [
-            ApiConfig {
-                max_body_bytes: 0,
-                ..ApiConfig::default()
-            },
-            ApiConfig {
-                max_queue_depth: 0,
-                ..ApiConfig::default()
-            },
-            ApiConfig {
-                auth_token: Some(String::new()),
-                ..ApiConfig::default()
-            },
-            ApiConfig {
-                auth_token: Some("has a space in it ok".into()),
-                ..ApiConfig::default()
-            },
-            ApiConfig {
-                auth_token: Some("  \t ".into()),
-                ..ApiConfig::default()
-            },
-            ApiConfig {
-                input_prefix: "inputs".into(),
-                ..ApiConfig::default()
-            },
-            ApiConfig {
-                input_prefix: "../inputs/".into(),
-                ..ApiConfig::default()
-            },
+            ApiConfig { max_body_bytes: 0, ..ApiConfig::default() },
+            ApiConfig { max_queue_depth: 0, ..ApiConfig::default() },
+            ApiConfig { auth_token: Some(String::new()), ..ApiConfig::default() },
+            ApiConfig { auth_token: Some("has a space in it ok".into()), ..ApiConfig::default() },
+            ApiConfig { auth_token: Some("  \t ".into()), ..ApiConfig::default() },
+            ApiConfig { input_prefix: "inputs".into(), ..ApiConfig::default() },
+            ApiConfig { input_prefix: "../inputs/".into(), ..ApiConfig::default() },
         ] {
             assert!(bad.validate().is_err(), "{bad:?} accepted");
         }
-        ApiConfig {
-            input_prefix: String::new(),
-            ..ApiConfig::default()
-        }
-        .validate()
-        .unwrap();
+        ApiConfig { input_prefix: String::new(), ..ApiConfig::default() }.validate().unwrap();
     }
 }

@@ -95,17 +95,11 @@ pub(crate) async fn submit(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared_len_opt.is_some_and(|len| len > config.max_body_bytes) {
-        return Err(ApiError::TooLarge {
-            max_body_bytes: config.max_body_bytes,
-        });
+        return Err(ApiError::TooLarge { max_body_bytes: config.max_body_bytes });
     }
 
     // Backpressure before reading the body: a client that would be refused should not upload 50 MiB first.
-    let depth = state
-        .db
-        .queue_depth()
-        .await
-        .map_err(|err| ApiError::from_db(err, retry_after_secs, "queue depth"))?;
+    let depth = state.db.queue_depth().await.map_err(|err| ApiError::from_db(err, retry_after_secs, "queue depth"))?;
     if depth.pending() >= config.max_queue_depth {
         tracing::info!(
             pending = depth.pending(),
@@ -123,15 +117,13 @@ pub(crate) async fn submit(
     let (document, existing_key_opt) = match kind {
         BodyKind::Raw => (body, None),
         BodyKind::Multipart { boundary } => {
-            let part = multipart::file_part(&body, &boundary)
-                .map_err(|why| ApiError::InvalidRequest(why.to_string()))?;
+            let part =
+                multipart::file_part(&body, &boundary).map_err(|why| ApiError::InvalidRequest(why.to_string()))?;
             (part.to_vec(), None)
         }
         BodyKind::Json => {
             let submission: S3Submission = serde_json::from_slice(&body).map_err(|_| {
-                ApiError::InvalidRequest(
-                    "expected a JSON object {\"s3_uri\": \"s3://bucket/key\"}".to_string(),
-                )
+                ApiError::InvalidRequest("expected a JSON object {\"s3_uri\": \"s3://bucket/key\"}".to_string())
             })?;
             let key = s3_submission_key(&state, &submission.s3_uri)?;
             let bytes = fetch_named_input(&state, &key).await?;
@@ -212,10 +204,7 @@ pub(crate) async fn submit(
         headers.insert(header::LOCATION, location);
     }
     if !status.is_finished() {
-        headers.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(config.poll_hint_secs),
-        );
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(config.poll_hint_secs));
     }
     Ok(response)
 }
@@ -237,9 +226,7 @@ async fn read_body(mut body: Body, config: &ApiConfig) -> Result<Vec<u8>, ApiErr
             return Err(ApiError::RequestTimeout);
         };
         let Some(frame) = frame_opt else { break };
-        let frame = frame.map_err(|_| {
-            ApiError::InvalidRequest("the request body could not be read".to_string())
-        })?;
+        let frame = frame.map_err(|_| ApiError::InvalidRequest("the request body could not be read".to_string()))?;
         if let Ok(data) = frame.into_data() {
             if (bytes.len() + data.len()) as u64 > max_body_bytes {
                 return Err(ApiError::TooLarge { max_body_bytes });
@@ -257,19 +244,14 @@ fn s3_submission_key(state: &AppState, uri: &str) -> Result<String, ApiError> {
         return Err(ApiError::InvalidS3Uri("s3_uri must be s3://bucket/key"));
     };
     if key.is_empty() {
-        return Err(ApiError::InvalidS3Uri(
-            "s3_uri names a bucket, not an object",
-        ));
+        return Err(ApiError::InvalidS3Uri("s3_uri names a bucket, not an object"));
     }
     if state.s3_bucket.as_deref() != Some(bucket.as_str()) {
         return Err(ApiError::BucketNotAllowed);
     }
     // The store describes itself as s3://bucket/prefix; that is the only place its prefix is visible from here.
     let prefix = match StoreUri::parse(&state.store.describe()) {
-        Ok(StoreUri::S3 {
-            bucket: store_bucket,
-            key: prefix,
-        }) if store_bucket == bucket => prefix,
+        Ok(StoreUri::S3 { bucket: store_bucket, key: prefix }) if store_bucket == bucket => prefix,
         _ => String::new(),
     };
     if prefix.is_empty() {
@@ -277,9 +259,7 @@ fn s3_submission_key(state: &AppState, uri: &str) -> Result<String, ApiError> {
     }
     key.strip_prefix(&format!("{prefix}/"))
         .map(str::to_string)
-        .ok_or(ApiError::InvalidS3Uri(
-            "s3_uri must name an object under the service's key prefix",
-        ))
+        .ok_or(ApiError::InvalidS3Uri("s3_uri must name an object under the service's key prefix"))
 }
 
 /// Reads the object a JSON submission names, to sniff and hash it like an upload. The store has no size query, so
@@ -291,9 +271,7 @@ async fn fetch_named_input(state: &AppState, key: &str) -> Result<Vec<u8>, ApiEr
         other => ApiError::from_storage(other, state.config.retry_after_secs, "fetch named input"),
     })?;
     if bytes.len() as u64 > state.config.max_body_bytes {
-        return Err(ApiError::TooLarge {
-            max_body_bytes: state.config.max_body_bytes,
-        });
+        return Err(ApiError::TooLarge { max_body_bytes: state.config.max_body_bytes });
     }
     Ok(bytes)
 }
@@ -329,19 +307,14 @@ pub(crate) async fn status(
         latency_seconds: job.latency().map(|latency| latency.as_secs_f64()),
         // While retrying this is the last failure; once dead-lettered, the reason. Messages come from the worker,
         // which writes them for clients (kinds and object keys, no host paths).
-        error: job.error_kind.map(|kind| JobErrorBody {
-            kind: kind.as_str(),
-            message: job.error_message.clone().unwrap_or_default(),
-        }),
-        result_url: (job.state == JobState::Succeeded)
-            .then(|| format!("{}/result", status_url(job.id))),
+        error: job
+            .error_kind
+            .map(|kind| JobErrorBody { kind: kind.as_str(), message: job.error_message.clone().unwrap_or_default() }),
+        result_url: (job.state == JobState::Succeeded).then(|| format!("{}/result", status_url(job.id))),
     };
     let mut response = Json(body).into_response();
     if !job.state.is_finished() {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(state.config.poll_hint_secs),
-        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(state.config.poll_hint_secs));
     }
     Ok(response)
 }
@@ -364,15 +337,10 @@ pub(crate) async fn result(
     };
     // A missing object here was deleted behind the queue's back (a lifecycle rule, a manual cleanup): an operator
     // problem, logged as an error and answered 500 like any other broken invariant.
-    let bytes = state.store.get(result_key).await.map_err(|err| {
-        ApiError::from_storage(err, state.config.retry_after_secs, "fetch result")
-    })?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        bytes,
-    )
-        .into_response())
+    let bytes = state
+        .store
+        .get(result_key)
+        .await
+        .map_err(|err| ApiError::from_storage(err, state.config.retry_after_secs, "fetch result"))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response())
 }

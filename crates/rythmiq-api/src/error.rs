@@ -79,9 +79,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::EmptyBody | ApiError::InvalidId | ApiError::InvalidRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::EmptyBody | ApiError::InvalidId | ApiError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -95,9 +93,7 @@ impl ApiError {
             | ApiError::InputNotFound
             | ApiError::InputAccessDenied => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable { .. } | ApiError::NotReadyToServe(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable { .. } | ApiError::NotReadyToServe(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,11 +138,7 @@ impl ApiError {
     }
 
     /// A storage error on the service's own objects (uploads, results) as a response; see [`ApiError::from_db`].
-    pub(crate) fn from_storage(
-        err: StorageError,
-        retry_after_secs: u64,
-        during: &'static str,
-    ) -> ApiError {
+    pub(crate) fn from_storage(err: StorageError, retry_after_secs: u64, during: &'static str) -> ApiError {
         match err {
             StorageError::Unavailable(_) => {
                 tracing::warn!(error = %rythmiq_types::ErrorChain(&err), during, "storage unavailable");
@@ -167,8 +159,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
-            ApiError::QueueFull { retry_after_secs }
-            | ApiError::Unavailable { retry_after_secs } => {
+            ApiError::QueueFull { retry_after_secs } | ApiError::Unavailable { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             ApiError::Unauthorized => {
@@ -186,25 +177,11 @@ mod tests {
 
     #[test]
     fn database_and_storage_detail_never_reach_the_client() {
-        let api = ApiError::from_db(
-            DbError::Invalid("SELECT * FROM jobs WHERE id = $1".into()),
-            5,
-            "test",
-        );
-        assert_eq!(
-            (api.status(), api.code()),
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-        );
+        let api = ApiError::from_db(DbError::Invalid("SELECT * FROM jobs WHERE id = $1".into()), 5, "test");
+        assert_eq!((api.status(), api.code()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
         assert!(!api.to_string().contains("SELECT"));
-        let api = ApiError::from_storage(
-            StorageError::Unavailable("/srv/data/inputs/x: EIO".into()),
-            7,
-            "test",
-        );
-        assert_eq!(
-            (api.status(), api.code()),
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-        );
+        let api = ApiError::from_storage(StorageError::Unavailable("/srv/data/inputs/x: EIO".into()), 7, "test");
+        assert_eq!((api.status(), api.code()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
         assert!(!api.to_string().contains("/srv"));
         let response = api.into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");

@@ -103,10 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(probes::metrics))
         .fallback(|| async { ApiError::NotFound("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_bearer,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_bearer))
         .layer(middleware::from_fn(count_request))
         .with_state(state)
 }
@@ -126,17 +123,10 @@ pub fn probe_router(state: AppState) -> Router {
 
 /// Counts every answered request by route template (set by the router before layers added with `layer` run).
 async fn count_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_string());
     let method = request.method().clone();
     let response = next.run(request).await;
-    telemetry::request_finished(
-        route.as_deref().unwrap_or("unmatched"),
-        &method,
-        response.status(),
-    );
+    telemetry::request_finished(route.as_deref().unwrap_or("unmatched"), &method, response.status());
     response
 }
 
@@ -152,15 +142,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    state
-        .config
-        .validate()
-        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    state.config.validate().map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
     let addr = listener.local_addr()?;
-    let exposed = state
-        .config
-        .check_exposure(addr)
-        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
+    let exposed =
+        state.config.check_exposure(addr).map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
     if exposed {
         tracing::warn!(
             %addr,
@@ -168,10 +153,7 @@ pub async fn serve(
         );
     }
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-    let upkeep_opt = state
-        .prometheus
-        .clone()
-        .map(|handle| telemetry::spawn_upkeep(handle, UPKEEP_INTERVAL));
+    let upkeep_opt = state.prometheus.clone().map(|handle| telemetry::spawn_upkeep(handle, UPKEEP_INTERVAL));
     tracing::info!(%addr, "api listening");
 
     // axum waits for every connection to finish after the signal; a client that never finishes its request would
@@ -182,9 +164,7 @@ pub async fn serve(
         tracing::info!("api shutting down: no new connections, finishing requests in flight");
         let _ = signalled_tx.send(());
     };
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .into_future();
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).into_future();
     tokio::pin!(server);
     let result = tokio::select! {
         result = &mut server => result,

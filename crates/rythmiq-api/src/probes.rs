@@ -25,9 +25,7 @@ pub(crate) async fn healthz() -> Response {
 /// `GET /readyz`: models loaded and workers started (the binary sets `ready`), and the database answers.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     if !state.ready.load(Ordering::Acquire) {
-        return Err(ApiError::NotReadyToServe(
-            "starting: models or workers not ready yet",
-        ));
+        return Err(ApiError::NotReadyToServe("starting: models or workers not ready yet"));
     }
     // The queue-depth count is the cheapest query the database crate offers; it also proves the schema exists.
     match tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.queue_depth()).await {
@@ -37,10 +35,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Result<Respons
             Err(ApiError::NotReadyToServe("database unavailable"))
         }
         Err(_) => {
-            tracing::warn!(
-                timeout_secs = DB_PROBE_TIMEOUT.as_secs(),
-                "readiness: database check timed out"
-            );
+            tracing::warn!(timeout_secs = DB_PROBE_TIMEOUT.as_secs(), "readiness: database check timed out");
             Err(ApiError::NotReadyToServe("database unavailable"))
         }
     }
@@ -51,21 +46,14 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Result<Respons
 /// with the last values (the process's own counters matter most during an outage).
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let Some(handle) = state.prometheus.as_ref() else {
-        return Err(ApiError::NotFound(
-            "metrics are not enabled in this process",
-        ));
+        return Err(ApiError::NotFound("metrics are not enabled in this process"));
     };
     match tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.queue_depth()).await {
         Ok(Ok(depth)) => telemetry::queue_depth(&depth),
         Ok(Err(err)) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "metrics: queue depth unavailable"),
         Err(_) => tracing::warn!("metrics: queue depth timed out"),
     }
-    match tokio::time::timeout(
-        DB_PROBE_TIMEOUT,
-        state.db.monthly_usage(chrono::Utc::now(), None),
-    )
-    .await
-    {
+    match tokio::time::timeout(DB_PROBE_TIMEOUT, state.db.monthly_usage(chrono::Utc::now(), None)).await {
         Ok(Ok(usage)) => telemetry::monthly_usage(&usage),
         Ok(Err(err)) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "metrics: monthly usage unavailable"),
         Err(_) => tracing::warn!("metrics: monthly usage timed out"),
@@ -73,12 +61,6 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Result<Respon
     let (in_use, _open, max) = state.db.pool_stats();
     telemetry::db_pool(in_use, max);
     let text = telemetry::render(handle);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        text,
-    )
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], text)
         .into_response())
 }

@@ -53,13 +53,10 @@ pub(crate) fn body_kind(content_type_opt: Option<&str>) -> Option<BodyKind> {
         "multipart/form-data" => {
             let boundary = parts.find_map(|param| {
                 let (name, value) = param.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("boundary")
-                    .then(|| value.trim().trim_matches('"').to_string())
+                name.trim().eq_ignore_ascii_case("boundary").then(|| value.trim().trim_matches('"').to_string())
             })?;
             // RFC 2046: 1 to 70 characters. Refusing others keeps the parser's search bounded and simple.
-            (!boundary.is_empty() && boundary.len() <= 70)
-                .then_some(BodyKind::Multipart { boundary })
+            (!boundary.is_empty() && boundary.len() <= 70).then_some(BodyKind::Multipart { boundary })
         }
         _ => None,
     }
@@ -78,26 +75,13 @@ mod tests {
     fn content_types() {
         assert_eq!(body_kind(None), Some(BodyKind::Raw));
         assert_eq!(body_kind(Some("image/PNG")), Some(BodyKind::Raw));
-        assert_eq!(
-            body_kind(Some("application/octet-stream; foo=bar")),
-            Some(BodyKind::Raw)
-        );
-        assert_eq!(
-            body_kind(Some("application/json; charset=utf-8")),
-            Some(BodyKind::Json)
-        );
+        assert_eq!(body_kind(Some("application/octet-stream; foo=bar")), Some(BodyKind::Raw));
+        assert_eq!(body_kind(Some("application/json; charset=utf-8")), Some(BodyKind::Json));
         assert_eq!(
             body_kind(Some("multipart/form-data; boundary=\"abc\"")),
-            Some(BodyKind::Multipart {
-                boundary: "abc".into()
-            })
+            Some(BodyKind::Multipart { boundary: "abc".into() })
         );
-        for bad in [
-            "text/plain",
-            "multipart/form-data",
-            "application/x-www-form-urlencoded",
-            "",
-        ] {
+        for bad in ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded", ""] {
             assert_eq!(body_kind(Some(bad)), None, "{bad:?}");
         }
     }

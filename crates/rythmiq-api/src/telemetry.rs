@@ -42,21 +42,13 @@ pub fn describe() {
         Unit::Count,
         "Jobs per queue state: ready, delayed (backing off), running, dead_lettered."
     );
-    describe_gauge!(
-        DB_POOL_CONNECTIONS,
-        Unit::Count,
-        "Database pool connections: in_use, and the pool's max."
-    );
+    describe_gauge!(DB_POOL_CONNECTIONS, Unit::Count, "Database pool connections: in_use, and the pool's max.");
     describe_gauge!(
         MONTH_CPU_USED_SECONDS,
         Unit::Seconds,
         "CPU seconds spent on documents this UTC month, from the cpu_metrics table."
     );
-    describe_gauge!(
-        MONTH_CPU_BUDGET_SECONDS,
-        Unit::Seconds,
-        "Monthly CPU budget in seconds (the stored setting)."
-    );
+    describe_gauge!(MONTH_CPU_BUDGET_SECONDS, Unit::Seconds, "Monthly CPU budget in seconds (the stored setting).");
 }
 
 /// A request was answered. `route` is the matched route template or `unmatched`.

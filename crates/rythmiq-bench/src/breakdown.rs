@@ -12,7 +12,8 @@ use crate::corpus::{CorpusDoc, SplitFilter, KINDS};
 use crate::run::{Measured, RawBench};
 
 /// How the group figures are averaged, as printed and written to JSON.
-pub const AVERAGING: &str = "CER and BoW F1: mean per distinct document with ground truth; CPU-s/doc: mean per warm successful run";
+pub const AVERAGING: &str =
+    "CER and BoW F1: mean per distinct document with ground truth; CPU-s/doc: mean per warm successful run";
 
 pub use rythmiq_measure::{Breakdown, GroupFigures};
 
@@ -120,7 +121,8 @@ pub fn render_breakdown(b: &Breakdown) -> String {
     let w = &mut out;
     let _ = writeln!(w, "\nBY KIND AND SPLIT (split: {}; `--split tune|holdout|all`, default all)", b.split);
     let _ = writeln!(w, "  averaging: {}", b.averaging);
-    let _ = writeln!(w, "  {:<16} {:>5} {:>7} {:>10} {:>8} {:>8}", "group", "docs", "scored", "CPU-s/doc", "CER", "BoW F1");
+    let _ =
+        writeln!(w, "  {:<16} {:>5} {:>7} {:>10} {:>8} {:>8}", "group", "docs", "scored", "CPU-s/doc", "CER", "BoW F1");
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{:.2}%", x * 100.0));
     let row = |w: &mut String, g: &GroupFigures| {
         let _ = writeln!(
@@ -150,7 +152,13 @@ mod tests {
     use crate::corpus::Split;
 
     fn doc(name: &str, kind: &str, split: Split) -> CorpusDoc {
-        CorpusDoc { name: name.into(), path: name.into(), ground_truth: None, kind: Some(kind.into()), split: Some(split) }
+        CorpusDoc {
+            name: name.into(),
+            path: name.into(),
+            ground_truth: None,
+            kind: Some(kind.into()),
+            split: Some(split),
+        }
     }
 
     fn obs<'a>(document: &'a str, text: &'a str, gt: &'a str, cold_start: bool, cpu_seconds: f64) -> Observation<'a> {
@@ -165,10 +173,10 @@ mod tests {
             doc("f1", "form", Split::Holdout),
         ];
         let runs = vec![
-            obs("r1", "a b", "a b", true, 9.0),     // cold: F1 1.0, CPU not counted
-            obs("r2", "a", "a b c d", false, 1.0),  // F1 2 * 1 * 0.25 / 1.25 = 0.4
-            obs("f1", "x y", "x z", false, 2.0),    // F1 0.5
-            obs("r1", "a b", "a b", false, 3.0),    // a cycled repeat: its CPU counts, its accuracy once
+            obs("r1", "a b", "a b", true, 9.0),    // cold: F1 1.0, CPU not counted
+            obs("r2", "a", "a b c d", false, 1.0), // F1 2 * 1 * 0.25 / 1.25 = 0.4
+            obs("f1", "x y", "x z", false, 2.0),   // F1 0.5
+            obs("r1", "a b", "a b", false, 3.0),   // a cycled repeat: its CPU counts, its accuracy once
             Observation { ok: false, ..obs("f1", "", "x z", false, 5.0) },
         ];
         let b = breakdown_of(&corpus, &runs, SplitFilter::All);

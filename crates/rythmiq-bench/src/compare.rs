@@ -300,6 +300,10 @@ mod tests {
             fast_path_threshold: 0.8,
             per_document: Vec::new(),
             baseline: None,
+            text_layer_cpu_ratio: None,
+            breakdown: None,
+            host: None,
+            cores: None,
         }
     }
 

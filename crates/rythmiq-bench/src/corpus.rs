@@ -124,11 +124,9 @@ impl fmt::Display for ManifestError {
             ManifestError::MissingGroundTruth { line, file, expected } => {
                 write!(f, "{MANIFEST} line {line}: {file} has no ground truth {expected}")
             }
-            ManifestError::UnknownKind { line, file, kind } => write!(
-                f,
-                "{MANIFEST} line {line}: {file} has kind {kind:?}, not one of {}",
-                KINDS.join(", ")
-            ),
+            ManifestError::UnknownKind { line, file, kind } => {
+                write!(f, "{MANIFEST} line {line}: {file} has kind {kind:?}, not one of {}", KINDS.join(", "))
+            }
             ManifestError::UnknownSplit { line, file, split } => {
                 write!(f, "{MANIFEST} line {line}: {file} has split {split:?}, not tune or holdout")
             }
@@ -211,14 +209,9 @@ pub fn load_corpus_split(dir: &Path, filter: SplitFilter) -> anyhow::Result<Vec<
     let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read corpus {}: {e}", dir.display()))?;
     let manifest = read_manifest(dir)?;
     if filter != SplitFilter::All && !manifest.as_ref().is_some_and(|m| m.iter().any(|e| e.split.is_some())) {
-        anyhow::bail!(
-            "--split {} needs a {MANIFEST} with a split column in {}",
-            filter.as_str(),
-            dir.display()
-        );
+        anyhow::bail!("--split {} needs a {MANIFEST} with a split column in {}", filter.as_str(), dir.display());
     }
-    let listed: BTreeMap<&str, &ManifestEntry> =
-        manifest.iter().flatten().map(|e| (e.file.as_str(), e)).collect();
+    let listed: BTreeMap<&str, &ManifestEntry> = manifest.iter().flatten().map(|e| (e.file.as_str(), e)).collect();
     let mut docs = Vec::new();
     for entry in entries {
         let path = entry?.path();
@@ -249,7 +242,8 @@ pub fn load_corpus_split(dir: &Path, filter: SplitFilter) -> anyhow::Result<Vec<
 /// by kind order. Every prefix then holds each kind in about its corpus share, and each kind's first document
 /// comes within the first few positions.
 pub fn interleave_by_kind(docs: Vec<CorpusDoc>) -> Vec<CorpusDoc> {
-    let rank = |k: &Option<String>| k.as_deref().and_then(|k| KINDS.iter().position(|x| *x == k)).unwrap_or(KINDS.len());
+    let rank =
+        |k: &Option<String>| k.as_deref().and_then(|k| KINDS.iter().position(|x| *x == k)).unwrap_or(KINDS.len());
     let mut groups: BTreeMap<usize, Vec<CorpusDoc>> = BTreeMap::new();
     for d in docs {
         groups.entry(rank(&d.kind)).or_default().push(d);
@@ -293,16 +287,23 @@ mod tests {
         let dir = corpus_with(&["a.png"]);
         let text = format!("{HEADER}holdout\ta.png\treceipt\tMIT\tyes\n");
         let err = parse_manifest(&text, dir.path()).unwrap_err();
-        assert_eq!(err, ManifestError::MissingGroundTruth { line: 2, file: "a.png".into(), expected: "a.gt.txt".into() });
+        assert_eq!(
+            err,
+            ManifestError::MissingGroundTruth { line: 2, file: "a.png".into(), expected: "a.gt.txt".into() }
+        );
     }
 
     #[test]
     fn an_unknown_kind_or_split_is_rejected() {
         let dir = corpus_with(&["a.png", "a.gt.txt"]);
         let kind = format!("{HEADER}holdout\ta.png\tinvoice\tMIT\tyes\n");
-        assert!(matches!(parse_manifest(&kind, dir.path()), Err(ManifestError::UnknownKind { kind, .. }) if kind == "invoice"));
+        assert!(
+            matches!(parse_manifest(&kind, dir.path()), Err(ManifestError::UnknownKind { kind, .. }) if kind == "invoice")
+        );
         let split = format!("{HEADER}dev\ta.png\treceipt\tMIT\tyes\n");
-        assert!(matches!(parse_manifest(&split, dir.path()), Err(ManifestError::UnknownSplit { split, .. }) if split == "dev"));
+        assert!(
+            matches!(parse_manifest(&split, dir.path()), Err(ManifestError::UnknownSplit { split, .. }) if split == "dev")
+        );
     }
 
     #[test]

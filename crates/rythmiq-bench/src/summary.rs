@@ -84,8 +84,11 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
             document: cold.doc_name.clone(),
         })
     });
-    let accuracy = accuracy_of(successful.iter().copied())
-        .map(|(c, n)| Accuracy { cer: c.cer(), bow_f1: c.bow_f1(), documents: n });
+    let accuracy = accuracy_of(successful.iter().copied()).map(|(c, n)| Accuracy {
+        cer: c.cer(),
+        bow_f1: c.bow_f1(),
+        documents: n,
+    });
     let all_runs: Vec<&DocumentRun> = raw.runs.iter().chain(raw.warm_probe.iter()).map(|m| &m.run).collect();
     let stage_cpu_seconds: f64 = all_runs.iter().map(|r| r.cpu_seconds()).sum();
     let unattributed = if raw.process_cpu_seconds > 0.0 {

@@ -143,7 +143,8 @@ fn parse_model(name: &str) -> anyhow::Result<ModelKind> {
 }
 
 fn parse_engine(name: &str) -> anyhow::Result<EngineKind> {
-    EngineKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown engine {name:?} (expected tesseract, ppocr or auto)"))
+    EngineKind::parse(name)
+        .ok_or_else(|| anyhow::anyhow!("unknown engine {name:?} (expected tesseract, ppocr or auto)"))
 }
 
 fn parse_psm(value: &str) -> anyhow::Result<PageSegPolicy> {
@@ -342,7 +343,12 @@ fn locate_beside_checkout(configured: &Path) -> PathBuf {
         return configured.to_path_buf();
     }
     let Ok(exe) = std::env::current_exe() else { return configured.to_path_buf() };
-    exe.ancestors().skip(1).take(4).map(|dir| dir.join(configured)).find(|c| c.is_file()).unwrap_or_else(|| configured.to_path_buf())
+    exe.ancestors()
+        .skip(1)
+        .take(4)
+        .map(|dir| dir.join(configured))
+        .find(|c| c.is_file())
+        .unwrap_or_else(|| configured.to_path_buf())
 }
 
 /// A relative models directory that does not exist here is looked for beside the executable's checkout

@@ -127,15 +127,17 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
         let meta = event.metadata();
         let mut fields = serde_json::Map::new();
         event.record(&mut JsonVisitor(&mut fields));
         let mut line = serde_json::Map::new();
-        line.insert(
-            "timestamp".into(),
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into(),
-        );
+        line.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into());
         line.insert("level".into(), meta.level().as_str().into());
         line.insert("target".into(), meta.target().into());
         if let Some(message) = fields.remove("message") {
@@ -217,7 +219,9 @@ mod tests {
         };
         let text = banner.text();
         assert!(!text.contains('\n'));
-        for needle in ["database=sqlite:", "storage=file://", "model=best_int", "engines=tesseract 5.3.0 x2", "worker_slots=2"] {
+        for needle in
+            ["database=sqlite:", "storage=file://", "model=best_int", "engines=tesseract 5.3.0 x2", "worker_slots=2"]
+        {
             assert!(text.contains(needle), "{needle} in {text}");
         }
         assert_eq!(banner.json()["fields"]["worker_slots"], 2);

@@ -312,13 +312,25 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Plan { bench, load, users, docs_per_user, spawn_rate, cores, slots, constraints, output } => {
             let c = match constraints {
-                Some(p) => toml::from_str(&std::fs::read_to_string(&p)?).with_context(|| format!("parsing {}", p.display()))?,
+                Some(p) => {
+                    toml::from_str(&std::fs::read_to_string(&p)?).with_context(|| format!("parsing {}", p.display()))?
+                }
                 None => rythmiq_report::Constraints::default(),
             };
-            let o = rythmiq_report::PlanOverrides { users, docs_per_user, spawn_rate, machine_cores: cores, server_slots: slots, max_cores: None };
+            let o = rythmiq_report::PlanOverrides {
+                users,
+                docs_per_user,
+                spawn_rate,
+                machine_cores: cores,
+                server_slots: slots,
+                max_cores: None,
+            };
             let plan = rythmiq_report::plan_from_files(&c, &bench, load.as_deref(), &o)?;
             print!("{}\n{}", plan.headline(plan.monthly_cpu_hours <= c.budget_cpu_hours_per_month), plan.render_text());
-            output.map_or(Ok(()), |p| std::fs::write(&p, serde_json::to_vec_pretty(&plan)?).with_context(|| format!("writing {}", p.display())))
+            output.map_or(Ok(()), |p| {
+                std::fs::write(&p, serde_json::to_vec_pretty(&plan)?)
+                    .with_context(|| format!("writing {}", p.display()))
+            })
         }
         Command::Corpus { action: CorpusCommand::Synth { count, corpus, output } } => {
             let r = rythmiq_loadtest::synthesise(&corpus, &output, count)?;
@@ -373,8 +385,10 @@ fn report(
 ) -> anyhow::Result<rythmiq_report::Decision> {
     use rythmiq_report::{read_json, render_html, render_markdown, Constraints, MonthlyUsage, Report};
     let constraints: Constraints = match constraints {
-        Some(path) => toml::from_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
-            .with_context(|| format!("parsing {}", path.display()))?,
+        Some(path) => {
+            toml::from_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("parsing {}", path.display()))?
+        }
         None => Constraints::default(),
     };
     let bench_summary = read_json(&bench).with_context(|| format!("reading the bench summary {}", bench.display()))?;
@@ -387,8 +401,8 @@ fn report(
             db.migrate().await?;
             let now = chrono::Utc::now();
             let usage = db.monthly_usage(now, Some(budget)).await?;
-            let days_elapsed = (now - usage.month_start.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-                .num_seconds() as f64
+            let days_elapsed = (now - usage.month_start.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).num_seconds()
+                as f64
                 / 86_400.0;
             anyhow::Ok(MonthlyUsage {
                 cpu_hours_used: usage.cpu_hours_used,
@@ -429,7 +443,8 @@ async fn loadtest(plan: rythmiq_loadtest::LoadTestPlan, output: PathBuf) -> anyh
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&output, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", output.display()))?;
+    std::fs::write(&output, serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", output.display()))?;
     print!("{}", rythmiq_loadtest::render_summary(&result, plan.p95_limit_secs));
     println!("wrote {}", output.display());
     anyhow::ensure!(
@@ -479,7 +494,8 @@ fn store_factory(config: &Config) -> rythmiq_worker::StoreFactory {
 /// The fingerprint of the output-affecting config, as jobs record it (part of the idempotency key).
 fn config_hash(config: &Config) -> anyhow::Result<String> {
     // The same checked hash the engine records in every result, so job keys and result keys agree.
-    let model_sha = rythmiq_ocr::verify_model(&config.pipeline.models_dir, config.pipeline.flags.model.as_str(), "eng")?;
+    let model_sha =
+        rythmiq_ocr::verify_model(&config.pipeline.models_dir, config.pipeline.flags.model.as_str(), "eng")?;
     Ok(config.pipeline.output_fingerprint(&model_sha))
 }
 
@@ -493,7 +509,8 @@ fn ocr(config: Config, files: Vec<PathBuf>, format: OcrFormat, pages: Option<Str
         OcrFormat::Hocr => OutputFormat::Hocr,
     };
     let stdout = std::io::stdout();
-    let outcomes = run_ocr(config.pipeline, &files, format, range, &mut stdout.lock()).map_err(|e| anyhow::anyhow!(e))?;
+    let outcomes =
+        run_ocr(config.pipeline, &files, format, range, &mut stdout.lock()).map_err(|e| anyhow::anyhow!(e))?;
     let failed: Vec<_> = outcomes.iter().filter_map(|o| o.error.as_ref().map(|e| (&o.file, e))).collect();
     for (file, (kind, message)) in &failed {
         eprintln!("{}: {kind}: {message}", file.display());
@@ -622,9 +639,15 @@ async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::Sock
         shutdown = rythmiq_worker::drain_when_idle(db.clone(), shutdown);
     }
     ready.store(true, std::sync::atomic::Ordering::Release);
-    let summary = rythmiq_worker::run_workers(db, config.pipeline.clone(), store_factory(&config), config.worker.clone(), shutdown)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let summary = rythmiq_worker::run_workers(
+        db,
+        config.pipeline.clone(),
+        store_factory(&config),
+        config.worker.clone(),
+        shutdown,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
     eprintln!(
         "worker stopped: {} succeeded, {} failed (will retry), {} dead-lettered, {} released, {} stale",
         summary.succeeded, summary.failed, summary.dead_lettered, summary.released, summary.stale
@@ -640,7 +663,11 @@ fn banner(config: &Config, command: &'static str, listen: Option<String>, storag
         command,
         database: config.database_description(),
         storage: storage.to_string(),
-        model: format!("{} ({})", flags.model.as_str(), config.pipeline.models_dir.join(flags.model.as_str()).display()),
+        model: format!(
+            "{} ({})",
+            flags.model.as_str(),
+            config.pipeline.models_dir.join(flags.model.as_str()).display()
+        ),
         engines: format!("tesseract {} x{slots}", rythmiq_ocr::tesseract_version()),
         worker_slots: slots,
         listen,
@@ -692,7 +719,8 @@ fn compare(
     };
     let result = rythmiq_bench::run_compare(&opts)?;
     print!("{}", rythmiq_bench::render_compare(&result, count, &corpus));
-    std::fs::write(&output, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", output.display()))?;
+    std::fs::write(&output, serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", output.display()))?;
     println!("wrote {}", output.display());
     Ok(())
 }
@@ -727,7 +755,8 @@ fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
     let tessdata = config.pipeline.models_dir.join(config.pipeline.flags.model.as_str());
     let raw = run_bench(config.pipeline.clone(), &opts)?;
     if record {
-        let runs: Vec<&rythmiq_types::DocumentRun> = raw.runs.iter().chain(raw.warm_probe.iter()).map(|m| &m.run).collect();
+        let runs: Vec<&rythmiq_types::DocumentRun> =
+            raw.runs.iter().chain(raw.warm_probe.iter()).map(|m| &m.run).collect();
         let rows: Vec<rythmiq_db::MetricsRow> =
             runs.iter().flat_map(|run| rythmiq_db::MetricsRow::from_run(run, "bench")).collect();
         let inserted = runtime()?.block_on(async {
@@ -739,7 +768,10 @@ fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut baselines = Vec::new();
     if baseline == Some(Baseline::TesseractCli) {
-        anyhow::ensure!(cli_available(), "--baseline tesseract-cli needs the `tesseract` binary (bash scripts/setup installs it)");
+        anyhow::ensure!(
+            cli_available(),
+            "--baseline tesseract-cli needs the `tesseract` binary (bash scripts/setup installs it)"
+        );
         // The distinct documents of the run, each once.
         let n_distinct = raw.corpus.len().min(count);
         let docs = &raw.corpus[..n_distinct];

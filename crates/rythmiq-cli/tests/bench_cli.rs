@@ -63,7 +63,9 @@ fn bench_writes_the_documented_keys_and_counts_errors_by_kind() {
     }
     assert!(json["stages"]["ocr"]["cpu_seconds_per_doc"].as_f64().unwrap() > 0.0);
     for path in ["fast", "standard"] {
-        assert!(json["paths"][path].get("documents").is_some() && json["paths"][path].get("cpu_seconds_per_doc").is_some());
+        assert!(
+            json["paths"][path].get("documents").is_some() && json["paths"][path].get("cpu_seconds_per_doc").is_some()
+        );
     }
     for key in ["cold_seconds", "warm_seconds", "penalty_seconds", "model_load_seconds"] {
         assert!(json["cold_start"].get(key).is_some(), "cold_start lacks {key}");
@@ -161,7 +163,18 @@ fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
     let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
     assert_eq!(
         labels,
-        ["baseline", "ocr_threads=2", "pre_resize=1600px", "skip_pre_ocr>=0.9", "model=fast", "result_cache", "all", "engine=ppocr", "engine=auto", "tiny"]
+        [
+            "baseline",
+            "ocr_threads=2",
+            "pre_resize=1600px",
+            "skip_pre_ocr>=0.9",
+            "model=fast",
+            "result_cache",
+            "all",
+            "engine=ppocr",
+            "engine=auto",
+            "tiny"
+        ]
     );
     let flags = |label: &str| rows.iter().find(|r| r["label"] == label).unwrap()["flags"].as_str().unwrap().to_string();
     assert!(flags("ocr_threads=2").contains("threads=2"), "{}", flags("ocr_threads=2"));

@@ -60,7 +60,10 @@ fn an_open_api_on_a_public_address_must_be_chosen_explicitly() {
     let out = run_bounded(cmd, Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("refusing to serve /v1 without authentication") && stderr.contains("--allow-unauthenticated"), "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve /v1 without authentication") && stderr.contains("--allow-unauthenticated"),
+        "{stderr}"
+    );
 
     // The explicit choice starts, and says so.
     let mut child = rythmiq(dir.path())

@@ -48,7 +48,20 @@ fn locust_reports_end_to_end_latency_per_document() {
         .current_dir(repo_root().join("infra/load-testing"))
         .env("RYTHMIQ_CORPUS", &corpus)
         .env("RYTHMIQ_DOCS_PER_USER", "2")
-        .args(["-f", "locustfile.py", "--host", &format!("http://{addr}"), "--headless", "-u", "2", "-r", "2", "-t", "20s", "--csv"])
+        .args([
+            "-f",
+            "locustfile.py",
+            "--host",
+            &format!("http://{addr}"),
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "20s",
+            "--csv",
+        ])
         .arg(&csv)
         .output()
         .unwrap();

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rythmiq_suite::monitoring::{
-    dashboard_file, dashboard_queries, exposition_families, exposition_series_names, parse_rules, promtool,
-    rules_file, series_names,
+    dashboard_file, dashboard_queries, exposition_families, exposition_series_names, parse_rules, promtool, rules_file,
+    series_names,
 };
 
 fn repo_root() -> PathBuf {
@@ -82,7 +82,10 @@ fn promtool_check_metrics(text: &str) {
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}\n--- exposition:\n{text}");
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}\n--- exposition:\n{text}"
+    );
 }
 
 /// Hygiene that holds without promtool too: HELP on every family, no non-counter ending in `_total`, no hours.
@@ -97,7 +100,8 @@ fn own_hygiene(text: &str) {
 #[test]
 fn serve_metrics_are_clean_and_cover_the_dashboard_and_the_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, addr) = start(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"], "listening on http://");
+    let (child, addr) =
+        start(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"], "listening on http://");
     // One document through the whole pipeline, so every per-document family has observations.
     let image = std::fs::read(repo_root().join("corpus/tess_phototest.tif")).unwrap();
     let (status, body) = http(&addr, "POST", "/v1/documents", "image/tiff", &image);
@@ -120,8 +124,15 @@ fn serve_metrics_are_clean_and_cover_the_dashboard_and_the_rules() {
     own_hygiene(&text);
     promtool_check_metrics(&text);
     assert!(text.contains("rythmiq_document_latency_seconds_bucket{le=\"25\"} 1"), "{text}");
-    assert!(text.contains("rythmiq_stage_cpu_seconds_count{stage=\"ocr\",path=\"fast\"} 1") || text.contains("rythmiq_stage_cpu_seconds_count{stage=\"ocr\",path=\"standard\"} 1"), "{text}");
-    assert!(text.contains("\nprocess_cpu_seconds_total ") && text.contains("\nprocess_resident_memory_bytes "), "{text}");
+    assert!(
+        text.contains("rythmiq_stage_cpu_seconds_count{stage=\"ocr\",path=\"fast\"} 1")
+            || text.contains("rythmiq_stage_cpu_seconds_count{stage=\"ocr\",path=\"standard\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nprocess_cpu_seconds_total ") && text.contains("\nprocess_resident_memory_bytes "),
+        "{text}"
+    );
     // Pre-created at zero, so a rate() over them exists before the first failure.
     assert!(text.contains("rythmiq_dead_letters_total{kind=\"corrupt_image\"} 0"), "{text}");
 

@@ -45,7 +45,8 @@ fn start_serve(data_dir: &Path, database_url: Option<&str>) -> (Child, String) {
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
     }
-    let mut child = cmd.args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"]).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     let addr = loop {
@@ -144,7 +145,10 @@ fn ocr_command_prints_every_page_and_enqueue_refuses_what_the_api_refuses() {
     assert_eq!(text.split('\u{c}').count(), 2, "two pages, one form feed: {text:?}");
     assert!(text.contains("quick brown dog"));
 
-    let out = rythmiq(dir.path()).args(["ocr", "--format", "json", "--pages", "2", "corpus/multipage/pages_fax.tif"]).output().unwrap();
+    let out = rythmiq(dir.path())
+        .args(["ocr", "--format", "json", "--pages", "2", "corpus/multipage/pages_fax.tif"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["pages"].as_array().unwrap().len(), 1);
@@ -154,7 +158,15 @@ fn ocr_command_prints_every_page_and_enqueue_refuses_what_the_api_refuses() {
     std::fs::write(&notes, "not a document").unwrap();
     let out = rythmiq(dir.path()).arg("enqueue").arg(&notes).output().unwrap();
     assert!(!out.status.success(), "a text file must not be queued");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported_format"), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = rythmiq(dir.path()).arg("enqueue").arg(repo_root().join("corpus/multipage/pages_scanned.pdf")).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unsupported_format"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = rythmiq(dir.path())
+        .arg("enqueue")
+        .arg(repo_root().join("corpus/multipage/pages_scanned.pdf"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "a PDF is queued, as the API accepts it: {}", String::from_utf8_lossy(&out.stderr));
 }

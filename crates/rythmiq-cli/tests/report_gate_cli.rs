@@ -50,10 +50,7 @@ fn fail_on_sets_the_documented_exit_codes() {
     assert_eq!(report(&expensive, &load, Some("provisional"), dir.path()), 4);
 
     // An unknown level is a usage error (2), not a silent pass.
-    let bad = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
-        .args(["report", "--fail-on", "maybe"])
-        .output()
-        .unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_rythmiq")).args(["report", "--fail-on", "maybe"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
 }
 

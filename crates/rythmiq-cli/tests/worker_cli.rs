@@ -26,7 +26,8 @@ fn job_states(data_dir: &Path) -> Vec<(String, String)> {
             .connect()
             .await
             .unwrap();
-        let ids: Vec<String> = std::fs::read_to_string(data_dir.join("ids.txt")).unwrap().lines().map(String::from).collect();
+        let ids: Vec<String> =
+            std::fs::read_to_string(data_dir.join("ids.txt")).unwrap().lines().map(String::from).collect();
         let mut out = Vec::new();
         for id in ids {
             let status = db.get_job(id.parse().unwrap()).await.unwrap();
@@ -44,10 +45,8 @@ fn enqueue(data_dir: &Path, files: &[&str]) {
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').next().unwrap().to_string())
-        .collect();
+    let ids: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
     assert_eq!(ids.len(), files.len());
     std::fs::write(data_dir.join("ids.txt"), ids.join("\n")).unwrap();
 }
@@ -56,7 +55,10 @@ fn enqueue(data_dir: &Path, files: &[&str]) {
 fn worker_drains_the_queue_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     enqueue(dir.path(), &["tess_phototest.tif", "sroie_323.jpg"]);
-    let out = rythmiq(dir.path()).args(["worker", "--drain", "--concurrency", "2", "--metrics-addr", "127.0.0.1:0"]).output().unwrap();
+    let out = rythmiq(dir.path())
+        .args(["worker", "--drain", "--concurrency", "2", "--metrics-addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("2 succeeded"), "{stderr}");

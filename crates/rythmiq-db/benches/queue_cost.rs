@@ -145,7 +145,10 @@ fn main() {
     let mut total_cpu = per_job(client_cpu);
     match server_cpu {
         Some(server) => {
-            println!("  server backend CPU per job: {:>8.1} us (10 ms tick resolution over the run)", per_job(server) * 1e6);
+            println!(
+                "  server backend CPU per job: {:>8.1} us (10 ms tick resolution over the run)",
+                per_job(server) * 1e6
+            );
             total_cpu += per_job(server);
         }
         None => println!("  server backend CPU: not measured (server not on this host)"),

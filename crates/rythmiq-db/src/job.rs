@@ -58,7 +58,11 @@ pub struct NewJob {
 
 impl NewJob {
     /// A job with priority 0 and [`NewJob::DEFAULT_MAX_ATTEMPTS`] attempts.
-    pub fn new(input_key: impl Into<String>, content_sha256: impl Into<String>, config_hash: impl Into<String>) -> NewJob {
+    pub fn new(
+        input_key: impl Into<String>,
+        content_sha256: impl Into<String>,
+        config_hash: impl Into<String>,
+    ) -> NewJob {
         NewJob {
             input_key: input_key.into(),
             content_sha256: content_sha256.into(),

@@ -55,7 +55,9 @@ impl<'s> MigrationSource<'s> for Embedded {
     }
 }
 
-pub(crate) async fn migrator(files: &'static [(&'static str, &'static str)]) -> Result<Migrator, sqlx::migrate::MigrateError> {
+pub(crate) async fn migrator(
+    files: &'static [(&'static str, &'static str)],
+) -> Result<Migrator, sqlx::migrate::MigrateError> {
     Migrator::new(Embedded(files)).await
 }
 

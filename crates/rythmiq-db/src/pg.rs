@@ -14,8 +14,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{
-    parse_stored, Attempt, Backoff, AttemptToken, ClaimedJob, DbError, Enqueued, ErrorCount, FailOutcome, JobId, JobState,
-    JobStatus, MetricsRow, MonthlyUsage, NewJob, PathShare, QueueDepth, StageCost, TimeRange, NOTIFY_CHANNEL,
+    parse_stored, Attempt, AttemptToken, Backoff, ClaimedJob, DbError, Enqueued, ErrorCount, FailOutcome, JobId,
+    JobState, JobStatus, MetricsRow, MonthlyUsage, NewJob, PathShare, QueueDepth, StageCost, TimeRange, NOTIFY_CHANNEL,
 };
 
 // ---- metrics rows as column arrays ----
@@ -218,13 +218,19 @@ pub(crate) async fn enqueue(pool: &PgPool, job: &NewJob) -> Result<Enqueued, DbE
 /// in ASCII folded into 63 bits, unlikely to collide with another application's key in the same database.
 const ENQUEUE_GATE_LOCK: i64 = 0x7279_7468_6d69_71;
 
-pub(crate) async fn enqueue_bounded(pool: &PgPool, job: &NewJob, max_pending: i64) -> Result<Option<Enqueued>, DbError> {
+pub(crate) async fn enqueue_bounded(
+    pool: &PgPool,
+    job: &NewJob,
+    max_pending: i64,
+) -> Result<Option<Enqueued>, DbError> {
     let key = job.idempotency_key();
     let max_attempts = i32::try_from(job.max_attempts).map_err(|_| DbError::Invalid("max_attempts".into()))?;
     let mut tx = pool.begin().await?;
     // Held until commit or rollback: the next bounded enqueue counts after this one's insert is committed.
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(ENQUEUE_GATE_LOCK).execute(&mut *tx).await?;
-    if let Some(row) = sqlx::query("SELECT id FROM jobs WHERE idempotency_key = $1").bind(&key).fetch_optional(&mut *tx).await? {
+    if let Some(row) =
+        sqlx::query("SELECT id FROM jobs WHERE idempotency_key = $1").bind(&key).fetch_optional(&mut *tx).await?
+    {
         tx.commit().await?;
         return Ok(Some(Enqueued { id: JobId(row.try_get("id")?), created: false }));
     }
@@ -501,7 +507,9 @@ pub(crate) async fn listen(pool: PgPool, wake: Arc<Notify>) {
                 },
                 Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "LISTEN refused; polling only"),
             },
-            Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "job notification listener cannot connect; polling only"),
+            Err(err) => {
+                tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "job notification listener cannot connect; polling only")
+            }
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

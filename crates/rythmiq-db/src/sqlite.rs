@@ -80,7 +80,11 @@ pub(crate) async fn enqueue(pool: &SqlitePool, job: &NewJob) -> Result<Enqueued,
     Ok(Enqueued { id: JobId(get_uuid(&row, "id")?), created: false })
 }
 
-pub(crate) async fn enqueue_bounded(pool: &SqlitePool, job: &NewJob, max_pending: i64) -> Result<Option<Enqueued>, DbError> {
+pub(crate) async fn enqueue_bounded(
+    pool: &SqlitePool,
+    job: &NewJob,
+    max_pending: i64,
+) -> Result<Option<Enqueued>, DbError> {
     let key = job.idempotency_key();
     let now = ts(Utc::now());
     // One statement: SQLite takes the database's single write lock when a writing statement starts, before the
@@ -108,7 +112,8 @@ pub(crate) async fn enqueue_bounded(pool: &SqlitePool, job: &NewJob, max_pending
         return Ok(Some(Enqueued { id: JobId(get_uuid(&row, "id")?), created: true }));
     }
     // Not inserted: a duplicate (answered whether or not the queue is full), or a full queue.
-    let existing = sqlx::query("SELECT id FROM jobs WHERE idempotency_key = $1").bind(&key).fetch_optional(pool).await?;
+    let existing =
+        sqlx::query("SELECT id FROM jobs WHERE idempotency_key = $1").bind(&key).fetch_optional(pool).await?;
     match existing {
         Some(row) => Ok(Some(Enqueued { id: JobId(get_uuid(&row, "id")?), created: false })),
         None => Ok(None),
@@ -168,14 +173,13 @@ pub(crate) async fn claim(pool: &SqlitePool, worker_id: &str, lease_secs: f64) -
 }
 
 pub(crate) async fn heartbeat(pool: &SqlitePool, attempt: Attempt, lease_secs: f64) -> Result<bool, DbError> {
-    let done = sqlx::query(
-        "UPDATE jobs SET locked_until = $3 WHERE id = $1 AND attempt_token = $2 AND status = 'running'",
-    )
-    .bind(attempt.job_id.to_string())
-    .bind(attempt.token.0)
-    .bind(ts(lease_end(Utc::now(), lease_secs)))
-    .execute(pool)
-    .await?;
+    let done =
+        sqlx::query("UPDATE jobs SET locked_until = $3 WHERE id = $1 AND attempt_token = $2 AND status = 'running'")
+            .bind(attempt.job_id.to_string())
+            .bind(attempt.token.0)
+            .bind(ts(lease_end(Utc::now(), lease_secs)))
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -50,10 +50,8 @@ async fn migrations_apply_to_an_empty_database_and_rerun_idempotently() {
     b.unwrap();
     t.db.migrate().await.unwrap();
     assert_eq!(tables(&mut conn).await, 9);
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.unwrap();
     // Every file of the folder, whichever branch added it.
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/postgres"))
         .unwrap()
@@ -87,10 +85,8 @@ async fn appendix_commands_work_verbatim() {
     sqlx::query("REFRESH MATERIALIZED VIEW cpu_metrics_daily;").execute(&mut conn).await.unwrap();
     sqlx::query("REFRESH MATERIALIZED VIEW CONCURRENTLY cpu_metrics_daily;").execute(&mut conn).await.unwrap();
     t.db.refresh_daily_view().await.unwrap();
-    let days: i64 = sqlx::query_scalar("SELECT count(DISTINCT day) FROM cpu_metrics_daily")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let days: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT day) FROM cpu_metrics_daily").fetch_one(&mut conn).await.unwrap();
     assert_eq!(days, 4, "31 Jan, 1 Feb, 10 Feb and today");
 
     // The export, to STDOUT instead of a file on the server (same query and options).
@@ -117,7 +113,10 @@ async fn appendix_commands_work_verbatim() {
         .args([t.url.as_str(), "-X", "-v", "ON_ERROR_STOP=1", "-At"])
         .args(["-c", "SELECT * FROM get_monthly_cpu_usage();"])
         .args(["-c", "REFRESH MATERIALIZED VIEW cpu_metrics_daily;"])
-        .args(["-c", "COPY (SELECT * FROM cpu_metrics WHERE created_at > now() - interval '7 days') TO STDOUT CSV HEADER;"])
+        .args([
+            "-c",
+            "COPY (SELECT * FROM cpu_metrics WHERE created_at > now() - interval '7 days') TO STDOUT CSV HEADER;",
+        ])
         .output()
     {
         assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
@@ -152,10 +151,11 @@ async fn dashboard_views_return_hand_computed_values() {
     assert_close(feb.try_get("budget_cpu_hours").unwrap(), 0.028, "stored budget");
     assert_close(feb.try_get("percent_of_budget").unwrap(), 100.0 * 4.5 / 3600.0 / 0.028, "percent");
     assert_close(feb.try_get("projected_month_end_hours").unwrap(), 2.0 * 4.5 / 3600.0, "projection");
-    let jan: f64 = sqlx::query_scalar("SELECT cpu_hours_used FROM get_monthly_cpu_usage(300, '2026-01-31T23:59:59.9Z')")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let jan: f64 =
+        sqlx::query_scalar("SELECT cpu_hours_used FROM get_monthly_cpu_usage(300, '2026-01-31T23:59:59.9Z')")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_close(jan, 1.5 / 3600.0, "january, a tenth of a second before the boundary");
 
     let ocr = sqlx::query(
@@ -174,11 +174,15 @@ async fn dashboard_views_return_hand_computed_values() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(stage_order, ["fetch", "quality_scoring", "pre_ocr", "enhancement", "ocr", "schema_adaptation", "upload"]);
-    let jan_total: f64 = sqlx::query_scalar("SELECT sum(cpu_seconds_total) FROM stage_breakdown WHERE month = '2026-01-01'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    assert_eq!(
+        stage_order,
+        ["fetch", "quality_scoring", "pre_ocr", "enhancement", "ocr", "schema_adaptation", "upload"]
+    );
+    let jan_total: f64 =
+        sqlx::query_scalar("SELECT sum(cpu_seconds_total) FROM stage_breakdown WHERE month = '2026-01-01'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_close(jan_total, 1.5, "january stage total");
 
     let paths: Vec<(String, i64, f64, f64)> = sqlx::query_as(
@@ -218,7 +222,10 @@ async fn dashboard_views_return_hand_computed_values() {
     .await
     .unwrap();
     assert_eq!(errors.len(), 1);
-    assert_eq!((errors[0].0.to_string(), errors[0].1.as_str(), errors[0].2, errors[0].3), ("2026-02-10".into(), "not_found", 1, 2));
+    assert_eq!(
+        (errors[0].0.to_string(), errors[0].1.as_str(), errors[0].2, errors[0].3),
+        ("2026-02-10".into(), "not_found", 1, 2)
+    );
     assert_close(errors[0].4, 50.0, "error rate");
 
     let burn: Vec<(chrono::NaiveDate, f64, f64, f64, String)> = sqlx::query_as(

@@ -17,8 +17,11 @@ impl std::fmt::Debug for GrayImage {
 impl GrayImage {
     /// Wraps `data`, which must hold exactly `width * height` bytes.
     pub fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Option<GrayImage> {
-        (data.len() == width as usize * height as usize && width > 0 && height > 0)
-            .then_some(GrayImage { width, height, data })
+        (data.len() == width as usize * height as usize && width > 0 && height > 0).then_some(GrayImage {
+            width,
+            height,
+            data,
+        })
     }
 
     /// A `width` x `height` image filled with `value`.

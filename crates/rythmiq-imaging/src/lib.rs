@@ -8,8 +8,7 @@ mod quality;
 
 pub use gray::GrayImage;
 pub use ops::{
-    histogram,
-    denoise_median3, otsu_threshold, percentile, resize, rotate_quarter, rotate_small, stretch_contrast,
+    denoise_median3, histogram, otsu_threshold, percentile, resize, rotate_quarter, rotate_small, stretch_contrast,
     unsharp_mask,
 };
 pub use quality::{measure, score, skew_and_orientation, text_height, Measured, ScoreWeights};

@@ -191,7 +191,10 @@ fn sharpness(img: &GrayImage, level_gap: f64) -> f64 {
     for y in 1..h - 1 {
         for x in 1..w - 1 {
             let c = p[y * w + x] as i32 * 4;
-            let lap = c - p[y * w + x - 1] as i32 - p[y * w + x + 1] as i32 - p[(y - 1) * w + x] as i32
+            let lap = c
+                - p[y * w + x - 1] as i32
+                - p[y * w + x + 1] as i32
+                - p[(y - 1) * w + x] as i32
                 - p[(y + 1) * w + x] as i32;
             hist[lap.unsigned_abs() as usize] += 1;
         }
@@ -226,8 +229,7 @@ fn noise_sigma(img: &GrayImage, mask: &[bool]) -> f64 {
                 continue;
             }
             let at = |dx: usize, dy: usize| p[(y + dy - 1) * w + x + dx - 1] as f64;
-            let v = at(0, 0) - 2.0 * at(1, 0) + at(2, 0) - 2.0 * at(0, 1) + 4.0 * at(1, 1) - 2.0 * at(2, 1)
-                + at(0, 2)
+            let v = at(0, 0) - 2.0 * at(1, 0) + at(2, 0) - 2.0 * at(0, 1) + 4.0 * at(1, 1) - 2.0 * at(2, 1) + at(0, 2)
                 - 2.0 * at(1, 2)
                 + at(2, 2);
             sum += v.abs();

@@ -138,10 +138,7 @@ async fn scrape(opts: &LoadOptions) -> (u64, u32, u32) {
     };
     let text = String::from_utf8_lossy(&r.body);
     let value = |prefix: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
     };
     let waiting = value("rythmiq_queue_depth{state=\"ready\"}") + value("rythmiq_queue_depth{state=\"delayed\"}");
     let in_use = value("rythmiq_db_pool_connections{state=\"in_use\"}");
@@ -150,7 +147,11 @@ async fn scrape(opts: &LoadOptions) -> (u64, u32, u32) {
 }
 
 /// Samples the server every second until `stop` is set.
-async fn sampler(opts: Arc<LoadOptions>, start: Instant, stop: Arc<std::sync::atomic::AtomicBool>) -> Vec<ResourceSample> {
+async fn sampler(
+    opts: Arc<LoadOptions>,
+    start: Instant,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<ResourceSample> {
     let mut samples = Vec::new();
     let mut last = opts.server_pid.and_then(proc_usage).map(|(cpu, _)| (cpu, Instant::now()));
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -207,7 +208,12 @@ pub async fn run_load(opts: &LoadOptions, docs: &[PathBuf]) -> anyhow::Result<Lo
     Ok(summarise(opts, outcomes, samples, duration_secs))
 }
 
-fn summarise(opts: &LoadOptions, outcomes: Vec<Outcome>, samples: Vec<ResourceSample>, duration_secs: f64) -> LoadTestResult {
+fn summarise(
+    opts: &LoadOptions,
+    outcomes: Vec<Outcome>,
+    samples: Vec<ResourceSample>,
+    duration_secs: f64,
+) -> LoadTestResult {
     let mut failures = FailureCounts::default();
     let mut latencies = Vec::new();
     let mut finished_at = Vec::new();
@@ -264,7 +270,12 @@ fn summarise(opts: &LoadOptions, outcomes: Vec<Outcome>, samples: Vec<ResourceSa
 }
 
 /// The first of the framework's bottlenecks that the samples show, with its evidence.
-fn bottleneck(opts: &LoadOptions, samples: &[ResourceSample], failures: &FailureCounts, latencies: &[f64]) -> Option<Bottleneck> {
+fn bottleneck(
+    opts: &LoadOptions,
+    samples: &[ResourceSample],
+    failures: &FailureCounts,
+    latencies: &[f64],
+) -> Option<Bottleneck> {
     let peak_cpu = samples.iter().map(|s| s.worker_cpu_percent).fold(0.0, f64::max);
     let max_queue = samples.iter().map(|s| s.queue_depth).max().unwrap_or(0);
     let saturated = samples.iter().filter(|s| s.worker_cpu_percent >= 90.0).count();
@@ -281,7 +292,10 @@ fn bottleneck(opts: &LoadOptions, samples: &[ResourceSample], failures: &Failure
     if failures.rejected_429 > 0 {
         return Some(Bottleneck {
             kind: BottleneckKind::QueueBacklog,
-            evidence: vec![format!("{} submissions rejected with 429 (queue depth limit); max queue depth {max_queue}", failures.rejected_429)],
+            evidence: vec![format!(
+                "{} submissions rejected with 429 (queue depth limit); max queue depth {max_queue}",
+                failures.rejected_429
+            )],
         });
     }
     if pool_full > 0 {
@@ -293,7 +307,12 @@ fn bottleneck(opts: &LoadOptions, samples: &[ResourceSample], failures: &Failure
     if failures.timeout > 0 || percentile_of_sorted(latencies, 95.0) > opts.p95_limit_secs {
         return Some(Bottleneck {
             kind: BottleneckKind::ApiGatewayTimeout,
-            evidence: vec![format!("{} documents timed out; P95 {:.1} s against {:.0} s", failures.timeout, percentile_of_sorted(latencies, 95.0), opts.p95_limit_secs)],
+            evidence: vec![format!(
+                "{} documents timed out; P95 {:.1} s against {:.0} s",
+                failures.timeout,
+                percentile_of_sorted(latencies, 95.0),
+                opts.p95_limit_secs
+            )],
         });
     }
     None
@@ -366,7 +385,14 @@ mod tests {
 
     #[test]
     fn saturated_cpu_is_named_first() {
-        let sample = |cpu| ResourceSample { t_secs: 1.0, worker_cpu_percent: cpu, queue_depth: 7, db_pool_in_use: 1, db_pool_size: 8, rss_mb: 100.0 };
+        let sample = |cpu| ResourceSample {
+            t_secs: 1.0,
+            worker_cpu_percent: cpu,
+            queue_depth: 7,
+            db_pool_in_use: 1,
+            db_pool_size: 8,
+            rss_mb: 100.0,
+        };
         let b = bottleneck(&opts(), &[sample(50.0), sample(97.0)], &FailureCounts::default(), &[1.0]).unwrap();
         assert!(matches!(b.kind, BottleneckKind::CpuSaturation));
         assert!(b.evidence[0].contains("peak 97%"), "{:?}", b.evidence);

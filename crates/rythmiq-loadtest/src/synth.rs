@@ -22,7 +22,11 @@ pub fn synthesise(corpus_dir: &Path, out_dir: &Path, count: usize) -> anyhow::Re
     let mut sources: Vec<PathBuf> = std::fs::read_dir(corpus_dir)
         .with_context(|| format!("reading the corpus folder {} (pass --corpus DIR)", corpus_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_ENDINGS.contains(&e.to_ascii_lowercase().as_str())))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_ENDINGS.contains(&e.to_ascii_lowercase().as_str()))
+        })
         .collect();
     sources.sort();
     anyhow::ensure!(!sources.is_empty(), "no JPEG, PNG or TIFF images in {}", corpus_dir.display());

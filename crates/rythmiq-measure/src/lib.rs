@@ -17,8 +17,8 @@ pub mod stats;
 mod usage;
 
 pub use bench::{
-    Accuracy, Baselines, BenchSummary, Breakdown, CliBaseline, GroupFigures, ColdStart, PathSplit, PathSummary, PerDocument, StageSummary,
-    EXPECTED_FAST_SHARE,
+    Accuracy, Baselines, BenchSummary, Breakdown, CliBaseline, ColdStart, GroupFigures, PathSplit, PathSummary,
+    PerDocument, StageSummary, EXPECTED_FAST_SHARE,
 };
 pub use compare::{CompareResult, CompareRow};
 pub use load::{Bottleneck, BottleneckKind, FailureCounts, LatencyBucket, LoadTestResult, RampStep, ResourceSample};

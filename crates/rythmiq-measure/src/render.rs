@@ -241,8 +241,13 @@ mod tests {
         }
         // 5 warm documents, 4 routed: the weighted average divides by 4, not 5.
         let mut paths = PathSplit::default();
-        paths.fast =
-            PathSummary { documents: 3, cpu_seconds_per_doc: 0.4, cer: Some(0.01), bow_f1: Some(0.9), ..Default::default() };
+        paths.fast = PathSummary {
+            documents: 3,
+            cpu_seconds_per_doc: 0.4,
+            cer: Some(0.01),
+            bow_f1: Some(0.9),
+            ..Default::default()
+        };
         paths.standard = PathSummary { documents: 1, cpu_seconds_per_doc: 0.8, ..Default::default() };
         BenchSummary {
             run_date: "2026-11-30T00:00:00Z".into(),
@@ -268,6 +273,10 @@ mod tests {
             fast_path_threshold: 0.8,
             per_document: Vec::new(),
             baseline: None,
+            text_layer_cpu_ratio: None,
+            breakdown: None,
+            host: None,
+            cores: None,
         }
     }
 

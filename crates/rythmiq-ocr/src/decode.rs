@@ -144,7 +144,9 @@ pub(crate) fn sniff_image(bytes: &[u8]) -> Result<c_int, DecodeError> {
     unsafe { sys::findFileFormatBuffer(head.as_ptr(), &mut format) };
     match format {
         sys::IFF_UNKNOWN => Err(DecodeError::Unsupported("not a known image format".to_string())),
-        sys::IFF_PS | sys::IFF_LPDF | sys::IFF_SPIX => Err(DecodeError::Unsupported(format!("leptonica format {format}"))),
+        sys::IFF_PS | sys::IFF_LPDF | sys::IFF_SPIX => {
+            Err(DecodeError::Unsupported(format!("leptonica format {format}")))
+        }
         _ => Ok(format),
     }
 }
@@ -160,7 +162,12 @@ fn check_size(w: c_int, h: c_int, limits: &DecodeLimits, name: &'static str) -> 
     }
     let pixels = w as u64 * h as u64;
     if pixels > limits.max_image_pixels {
-        return Err(DecodeError::TooLarge { width: w as u32, height: h as u32, pixels, limit: limits.max_image_pixels });
+        return Err(DecodeError::TooLarge {
+            width: w as u32,
+            height: h as u32,
+            pixels,
+            limit: limits.max_image_pixels,
+        });
     }
     if (w as u32) < MIN_SIDE_PX || (h as u32) < MIN_SIDE_PX {
         return Err(DecodeError::Degenerate { width: w as u32, height: h as u32 });
@@ -177,7 +184,16 @@ pub(crate) fn tiff_page_count(bytes: &[u8], max_pages: u32) -> u32 {
         // SAFETY: `bytes` is valid for its length; all out-pointers are valid.
         let ok = unsafe {
             sys::readHeaderMemTiff(
-                bytes.as_ptr(), bytes.len(), n as c_int, &mut w, &mut h, &mut bps, &mut spp, &mut res, &mut cmap, &mut fmt,
+                bytes.as_ptr(),
+                bytes.len(),
+                n as c_int,
+                &mut w,
+                &mut h,
+                &mut bps,
+                &mut spp,
+                &mut res,
+                &mut cmap,
+                &mut fmt,
             )
         };
         if ok != 0 {
@@ -202,7 +218,16 @@ pub(crate) fn decode_image_page(
         // SAFETY: `bytes` is valid for its length; all out-pointers are valid.
         let ok = unsafe {
             sys::readHeaderMemTiff(
-                bytes.as_ptr(), bytes.len(), page_idx as c_int, &mut w, &mut h, &mut bps, &mut spp, &mut res, &mut cmap, &mut fmt,
+                bytes.as_ptr(),
+                bytes.len(),
+                page_idx as c_int,
+                &mut w,
+                &mut h,
+                &mut bps,
+                &mut spp,
+                &mut res,
+                &mut cmap,
+                &mut fmt,
             )
         };
         if ok != 0 {
@@ -216,7 +241,16 @@ pub(crate) fn decode_image_page(
         let (mut bps, mut spp, mut cmap, mut hdr_format) = (0, 0, 0, 0);
         // SAFETY: `bytes` is valid for `bytes.len()` bytes; all out-pointers are valid.
         let ok = unsafe {
-            sys::pixReadHeaderMem(bytes.as_ptr(), bytes.len(), &mut hdr_format, &mut w, &mut h, &mut bps, &mut spp, &mut cmap)
+            sys::pixReadHeaderMem(
+                bytes.as_ptr(),
+                bytes.len(),
+                &mut hdr_format,
+                &mut w,
+                &mut h,
+                &mut bps,
+                &mut spp,
+                &mut cmap,
+            )
         };
         if ok != 0 {
             return Err(DecodeError::Corrupt { format: name });
@@ -264,7 +298,11 @@ pub(crate) fn decode_image_page(
     }
     let image = unsafe { copy_grey(grey) };
     unsafe { sys::pixDestroy(&mut grey) };
-    Ok(Decoded { image: image.ok_or(DecodeError::Corrupt { format: name })?, dpi: (dpi > 0).then_some(dpi as u32), format: name })
+    Ok(Decoded {
+        image: image.ok_or(DecodeError::Corrupt { format: name })?,
+        dpi: (dpi > 0).then_some(dpi as u32),
+        format: name,
+    })
 }
 
 /// The largest width and height a GIF declares: its logical screen, and every image descriptor's extent (giflib
@@ -346,8 +384,13 @@ mod tests {
     #[test]
     fn empty_and_unknown_are_typed() {
         assert_eq!(decode(&[], DecodeLimits::default()).unwrap_err(), DecodeError::Empty);
-        assert!(matches!(decode(b"hello world, not an image", DecodeLimits::default()), Err(DecodeError::Unsupported(_))));
-        assert!(matches!(decode(b"%PDF-1.7\n...", DecodeLimits::default()), Err(DecodeError::Unsupported(m)) if m.contains("PDF")));
+        assert!(matches!(
+            decode(b"hello world, not an image", DecodeLimits::default()),
+            Err(DecodeError::Unsupported(_))
+        ));
+        assert!(
+            matches!(decode(b"%PDF-1.7\n...", DecodeLimits::default()), Err(DecodeError::Unsupported(m)) if m.contains("PDF"))
+        );
     }
 
     /// A 30000 x 30000 GIF whose pixels are one LZW clear code short of empty: Leptonica would decode it fully

@@ -94,7 +94,10 @@ impl Document {
                 tool_cpu_seconds: 0.0,
             }),
             Kind::Pdf(pdf) => {
-                let page = pdf.pages.get(page_idx as usize).ok_or_else(|| DecodeError::CorruptDocument("no such page".into()))?;
+                let page = pdf
+                    .pages
+                    .get(page_idx as usize)
+                    .ok_or_else(|| DecodeError::CorruptDocument("no such page".into()))?;
                 if text_layer_usable(page) {
                     let (width_px, height_px) = px_size(page.width_pt, page.height_pt, limits.pdf_dpi);
                     let blocks = blocks_to_px(&page.blocks, limits.pdf_dpi);

@@ -165,7 +165,8 @@ impl OcrEngine {
             if !text_ptr.is_null() {
                 let text = take_text(text_ptr);
                 let confidence = sys::TessResultIteratorConfidence(iter, sys::RIL_WORD);
-                let new_block = blocks.is_empty() || sys::TessPageIteratorIsAtBeginningOf(page_iter, sys::RIL_BLOCK) != 0;
+                let new_block =
+                    blocks.is_empty() || sys::TessPageIteratorIsAtBeginningOf(page_iter, sys::RIL_BLOCK) != 0;
                 if new_block {
                     blocks.push(Block { bbox: bbox(page_iter, sys::RIL_BLOCK), lines: Vec::new() });
                 }
@@ -242,7 +243,8 @@ impl OsdEngine {
         // (a pointer into its unicharset), so it is not freed here.
         let ok = unsafe {
             sys::TessBaseAPISetPageSegMode(self.api.0, sys::PSM_OSD_ONLY);
-            let ok = sys::TessBaseAPIDetectOrientationScript(self.api.0, &mut deg, &mut conf, &mut script, &mut script_conf);
+            let ok =
+                sys::TessBaseAPIDetectOrientationScript(self.api.0, &mut deg, &mut conf, &mut script, &mut script_conf);
             sys::TessBaseAPIClear(self.api.0);
             ok
         };

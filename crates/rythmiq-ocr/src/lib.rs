@@ -19,5 +19,5 @@ mod sys_wait;
 
 pub use decode::{decode, DecodeError, DecodeLimits, Decoded, MIN_SIDE_PX};
 pub use document::{open, Document, LoadedPage, PageContent};
-pub use engine::{tesseract_version, OcrEngine, OcrError, OcrPage, OsdEngine, Orientation};
+pub use engine::{tesseract_version, OcrEngine, OcrError, OcrPage, Orientation, OsdEngine};
 pub use models::{model_dir, verify_model, ModelError};

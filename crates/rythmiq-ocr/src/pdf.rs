@@ -173,15 +173,19 @@ pub fn open_pdf(bytes: &[u8], limits: &DecodeLimits) -> Result<PdfDocument, Deco
     let mut cpu = 0.0;
 
     let last = limits.max_pages.to_string();
-    let info = tool("pdfinfo", &[OsStr::new("-f"), OsStr::new("1"), OsStr::new("-l"), OsStr::new(&last), &path], limits)?;
+    let info =
+        tool("pdfinfo", &[OsStr::new("-f"), OsStr::new("1"), OsStr::new("-l"), OsStr::new(&last), &path], limits)?;
     cpu += info.cpu_seconds;
     check_installed("pdfinfo", &info)?;
     let info_text = String::from_utf8_lossy(&info.stdout);
-    if info.stderr.contains("Incorrect password") || field(&info_text, "Encrypted:").is_some_and(|v| v.starts_with("yes")) {
+    if info.stderr.contains("Incorrect password")
+        || field(&info_text, "Encrypted:").is_some_and(|v| v.starts_with("yes"))
+    {
         return Err(DecodeError::Encrypted);
     }
     if !info.success() {
-        let why = if info.exit_code.is_none() { "the parser was stopped by its limits".to_string() } else { info.stderr };
+        let why =
+            if info.exit_code.is_none() { "the parser was stopped by its limits".to_string() } else { info.stderr };
         return Err(DecodeError::CorruptDocument(why));
     }
     let n_pages: u64 = field(&info_text, "Pages:")
@@ -202,7 +206,11 @@ pub fn open_pdf(bytes: &[u8], limits: &DecodeLimits) -> Result<PdfDocument, Deco
         }
     }
 
-    let text = tool("pdftotext", &[OsStr::new("-bbox-layout"), OsStr::new("-enc"), OsStr::new("UTF-8"), &path, OsStr::new("-")], limits)?;
+    let text = tool(
+        "pdftotext",
+        &[OsStr::new("-bbox-layout"), OsStr::new("-enc"), OsStr::new("UTF-8"), &path, OsStr::new("-")],
+        limits,
+    )?;
     cpu += text.cpu_seconds;
     check_installed("pdftotext", &text)?;
     if !text.success() {
@@ -238,7 +246,8 @@ pub fn px_size(width_pt: f64, height_pt: f64, dpi: u32) -> (u32, u32) {
 impl PdfDocument {
     /// Renders page `page_idx` (0-based) in grey at `limits.pdf_dpi`; returns the image and the renderer's CPU.
     pub fn render(&self, page_idx: u32, limits: &DecodeLimits) -> Result<(GrayImage, f64), DecodeError> {
-        let page = self.pages.get(page_idx as usize).ok_or_else(|| DecodeError::CorruptDocument("no such page".into()))?;
+        let page =
+            self.pages.get(page_idx as usize).ok_or_else(|| DecodeError::CorruptDocument("no such page".into()))?;
         let (w, h) = px_size(page.width_pt, page.height_pt, limits.pdf_dpi);
         if w < MIN_SIDE_PX || h < MIN_SIDE_PX {
             return Err(DecodeError::Degenerate { width: w, height: h });
@@ -252,14 +261,21 @@ impl PdfDocument {
         let out = tool(
             "pdftoppm",
             &[
-                OsStr::new("-f"), OsStr::new(&n), OsStr::new("-l"), OsStr::new(&n),
-                OsStr::new("-r"), OsStr::new(&dpi), OsStr::new("-gray"), path,
+                OsStr::new("-f"),
+                OsStr::new(&n),
+                OsStr::new("-l"),
+                OsStr::new(&n),
+                OsStr::new("-r"),
+                OsStr::new(&dpi),
+                OsStr::new("-gray"),
+                path,
             ],
             &tool_limits,
         )?;
         check_installed("pdftoppm", &out)?;
         if !out.success() {
-            let why = if out.exit_code.is_none() { "the renderer was stopped by its limits".to_string() } else { out.stderr };
+            let why =
+                if out.exit_code.is_none() { "the renderer was stopped by its limits".to_string() } else { out.stderr };
             return Err(DecodeError::CorruptDocument(format!("page {} does not render: {why}", page_idx + 1)));
         }
         let image = parse_pgm(&out.stdout)
@@ -279,7 +295,9 @@ fn page_sizes(info: &str, n_pages: usize) -> Result<Vec<PdfPage>, DecodeError> {
     for line in info.lines() {
         let Some(rest) = line.strip_prefix("Page") else { continue };
         let mut parts = rest.split_whitespace();
-        let (Some(no), Some(what)) = (parts.next().and_then(|v| v.parse::<usize>().ok()), parts.next()) else { continue };
+        let (Some(no), Some(what)) = (parts.next().and_then(|v| v.parse::<usize>().ok()), parts.next()) else {
+            continue;
+        };
         match what {
             "size:" => {
                 let dims: Vec<f64> = parts.take(3).filter_map(|v| v.parse().ok()).collect();
@@ -299,7 +317,9 @@ fn page_sizes(info: &str, n_pages: usize) -> Result<Vec<PdfPage>, DecodeError> {
         }
     }
     let bad = pages.len() != n_pages
-        || pages.iter().any(|p| !(p.width_pt.is_finite() && p.height_pt.is_finite() && p.width_pt > 0.0 && p.height_pt > 0.0));
+        || pages
+            .iter()
+            .any(|p| !(p.width_pt.is_finite() && p.height_pt.is_finite() && p.width_pt > 0.0 && p.height_pt > 0.0));
     if bad {
         return Err(DecodeError::CorruptDocument("page sizes unreadable".into()));
     }
@@ -374,7 +394,12 @@ fn parse_bbox_layout(xhtml: &str) -> Vec<Vec<TextBlock>> {
 }
 
 fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&#39;", "'").replace("&amp;", "&")
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// A binary PGM (`P5`, maxval 255) as poppler writes it.
@@ -464,7 +489,8 @@ mod tests {
 
     #[test]
     fn garbage_layer_over_a_scan_is_not_used() {
-        let words = |t: &str| vec![TextBlock { lines: vec![t.split(' ').map(|w| (w.to_string(), [0.0; 4])).collect()] }];
+        let words =
+            |t: &str| vec![TextBlock { lines: vec![t.split(' ').map(|w| (w.to_string(), [0.0; 4])).collect()] }];
         let scan = |t: &str| PdfPage { width_pt: 612.0, height_pt: 792.0, image_cover: 1.0, blocks: words(t) };
         assert!(text_layer_usable(&scan("The quick brown dog jumped over the lazy fox.")));
         assert!(!text_layer_usable(&scan("~~ ^^ `` ||| ~~ ^^ `` ||| ~~ ^^ `` |||")));

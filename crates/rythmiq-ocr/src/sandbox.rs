@@ -42,7 +42,12 @@ impl ToolOutput {
 }
 
 /// Runs `program args...` under `limits`, with `cwd` as its working directory and stdin closed.
-pub fn run_tool(program: &str, args: &[&std::ffi::OsStr], cwd: &Path, limits: ToolLimits) -> std::io::Result<ToolOutput> {
+pub fn run_tool(
+    program: &str,
+    args: &[&std::ffi::OsStr],
+    cwd: &Path,
+    limits: ToolLimits,
+) -> std::io::Result<ToolOutput> {
     // ulimit -v takes KiB; -f 0 forbids writing any file (the tools write to stdout only).
     let script = format!(
         "ulimit -v {} && ulimit -t {} && ulimit -f 0 && exec timeout -s KILL {} \"$@\"",

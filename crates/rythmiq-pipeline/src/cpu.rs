@@ -219,7 +219,10 @@ mod tests {
             // 2. A short-lived helper booked through the ledger.
             on_helper_thread(|| burn(Duration::from_millis(150)));
             // 3. An unrelated thread with another name: must not count.
-            let other = std::thread::Builder::new().name("someone-else".into()).spawn(|| burn(Duration::from_millis(150))).unwrap();
+            let other = std::thread::Builder::new()
+                .name("someone-else".into())
+                .spawn(|| burn(Duration::from_millis(150)))
+                .unwrap();
             other.join().unwrap();
             let end = clock.snapshot();
             done_tx.send(()).unwrap();

@@ -82,7 +82,8 @@ pub fn reread_doubtful_lines(
         page.blocks[bi].lines[li].words = read.words;
         outcome.replaced += 1;
     }
-    let words: Vec<f32> = page.blocks.iter().flat_map(|b| &b.lines).flat_map(|l| &l.words).map(|w| w.confidence).collect();
+    let words: Vec<f32> =
+        page.blocks.iter().flat_map(|b| &b.lines).flat_map(|l| &l.words).map(|w| w.confidence).collect();
     page.mean_confidence = if words.is_empty() { 0.0 } else { words.iter().sum::<f32>() / words.len() as f32 };
     Ok(outcome)
 }

@@ -53,8 +53,7 @@ pub fn to_submitted(bbox: BBox, transforms: &[Transform], page: (u32, u32)) -> B
         (bbox.left as f64, bbox.bottom as f64),
         (bbox.right as f64, bbox.bottom as f64),
     ];
-    let back: Vec<(f64, f64)> =
-        corners.iter().map(|&p| transforms.iter().rev().fold(p, |p, t| t.invert(p))).collect();
+    let back: Vec<(f64, f64)> = corners.iter().map(|&p| transforms.iter().rev().fold(p, |p, t| t.invert(p))).collect();
     let min_x = back.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let max_x = back.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     let min_y = back.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
@@ -99,7 +98,11 @@ mod tests {
                 }
             }
         }
-        let back = to_submitted(BBox { left: l as i32, top: t as i32, right: r as i32, bottom: b as i32 }, &transforms, (w, h));
+        let back = to_submitted(
+            BBox { left: l as i32, top: t as i32, right: r as i32, bottom: b as i32 },
+            &transforms,
+            (w, h),
+        );
         assert!((back.left - 100).abs() <= 2 && (back.right - 130).abs() <= 2, "{back:?}");
         assert!((back.top - 40).abs() <= 2 && (back.bottom - 60).abs() <= 2, "{back:?}");
     }
@@ -112,7 +115,10 @@ mod tests {
             let mut marked = img.clone();
             marked.set(5, 3, 0);
             let out = rotate_quarter(&marked, degrees);
-            let pos = (0..out.height()).flat_map(|y| (0..out.width()).map(move |x| (x, y))).find(|&(x, y)| out.get(x, y) == 0).unwrap();
+            let pos = (0..out.height())
+                .flat_map(|y| (0..out.width()).map(move |x| (x, y)))
+                .find(|&(x, y)| out.get(x, y) == 0)
+                .unwrap();
             let (x, y) = t.invert((pos.0 as f64 + 0.5, pos.1 as f64 + 0.5));
             assert_eq!((x.floor() as u32, y.floor() as u32), (5, 3), "{degrees}");
         }

@@ -7,9 +7,9 @@
 
 pub mod config;
 pub mod cpu;
+pub mod engines;
 pub mod geometry;
 pub mod oneshot;
-pub mod engines;
 mod pipeline;
 mod stages;
 

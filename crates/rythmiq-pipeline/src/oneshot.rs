@@ -58,7 +58,8 @@ pub fn run_ocr(
     page_range: Option<(u32, u32)>,
     out: &mut dyn Write,
 ) -> Result<Vec<FileOutcome>, String> {
-    let scratch = tempfile::Builder::new().prefix("rythmiq-ocr-").tempdir().map_err(|e| format!("scratch directory: {e}"))?;
+    let scratch =
+        tempfile::Builder::new().prefix("rythmiq-ocr-").tempdir().map_err(|e| format!("scratch directory: {e}"))?;
     let open = |dir: &Path| -> Result<Arc<dyn ObjectStore>, String> {
         Ok(Arc::new(LocalStore::new(dir).map_err(|e| format!("scratch store: {e}"))?))
     };
@@ -104,7 +105,12 @@ pub fn run_ocr(
 }
 
 /// Prints one document; `n_before` documents were printed before it (for separators and TSV page numbers).
-pub fn write_result(result: &ResultDocument, format: OutputFormat, n_before: usize, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn write_result(
+    result: &ResultDocument,
+    format: OutputFormat,
+    n_before: usize,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     match format {
         OutputFormat::Text => {
             for (i, page) in result.pages.iter().enumerate() {
@@ -125,16 +131,40 @@ pub fn write_result(result: &ResultDocument, format: OutputFormat, n_before: usi
                 writeln!(out, "1\t{page_num}\t0\t0\t0\t0\t0\t0\t{}\t{}\t-1\t", page.width_px, page.height_px)?;
                 for (b, block) in page.blocks.iter().enumerate() {
                     let bb = block.bbox;
-                    writeln!(out, "2\t{page_num}\t{}\t0\t0\t0\t{}\t{}\t{}\t{}\t-1\t", b + 1, bb.left, bb.top, bb.right - bb.left, bb.bottom - bb.top)?;
+                    writeln!(
+                        out,
+                        "2\t{page_num}\t{}\t0\t0\t0\t{}\t{}\t{}\t{}\t-1\t",
+                        b + 1,
+                        bb.left,
+                        bb.top,
+                        bb.right - bb.left,
+                        bb.bottom - bb.top
+                    )?;
                     for (l, line) in block.lines.iter().enumerate() {
                         let lb = line.bbox;
-                        writeln!(out, "4\t{page_num}\t{}\t1\t{}\t0\t{}\t{}\t{}\t{}\t-1\t", b + 1, l + 1, lb.left, lb.top, lb.right - lb.left, lb.bottom - lb.top)?;
+                        writeln!(
+                            out,
+                            "4\t{page_num}\t{}\t1\t{}\t0\t{}\t{}\t{}\t{}\t-1\t",
+                            b + 1,
+                            l + 1,
+                            lb.left,
+                            lb.top,
+                            lb.right - lb.left,
+                            lb.bottom - lb.top
+                        )?;
                         for (w, word) in line.words.iter().enumerate() {
                             let wb = word.bbox;
                             writeln!(
                                 out,
                                 "5\t{page_num}\t{}\t1\t{}\t{}\t{}\t{}\t{}\t{}\t{:.2}\t{}",
-                                b + 1, l + 1, w + 1, wb.left, wb.top, wb.right - wb.left, wb.bottom - wb.top, word.confidence,
+                                b + 1,
+                                l + 1,
+                                w + 1,
+                                wb.left,
+                                wb.top,
+                                wb.right - wb.left,
+                                wb.bottom - wb.top,
+                                word.confidence,
                                 word.text.replace(['\t', '\n'], " ")
                             )?;
                         }
@@ -146,13 +176,34 @@ pub fn write_result(result: &ResultDocument, format: OutputFormat, n_before: usi
             writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\n<head><meta charset=\"utf-8\"/><meta name=\"ocr-system\" content=\"rythmiq\"/>\n<meta name=\"ocr-capabilities\" content=\"ocr_page ocr_carea ocr_line ocrx_word\"/></head>\n<body>")?;
             for page in &result.pages {
                 let p = page.page_idx + 1;
-                writeln!(out, "<div class=\"ocr_page\" id=\"page_{p}\" title=\"bbox 0 0 {} {}; ppageno {}\">", page.width_px, page.height_px, page.page_idx)?;
+                writeln!(
+                    out,
+                    "<div class=\"ocr_page\" id=\"page_{p}\" title=\"bbox 0 0 {} {}; ppageno {}\">",
+                    page.width_px, page.height_px, page.page_idx
+                )?;
                 for (b, block) in page.blocks.iter().enumerate() {
                     let bb = block.bbox;
-                    writeln!(out, "<div class=\"ocr_carea\" id=\"block_{p}_{}\" title=\"bbox {} {} {} {}\">", b + 1, bb.left, bb.top, bb.right, bb.bottom)?;
+                    writeln!(
+                        out,
+                        "<div class=\"ocr_carea\" id=\"block_{p}_{}\" title=\"bbox {} {} {} {}\">",
+                        b + 1,
+                        bb.left,
+                        bb.top,
+                        bb.right,
+                        bb.bottom
+                    )?;
                     for (l, line) in block.lines.iter().enumerate() {
                         let lb = line.bbox;
-                        write!(out, "<span class=\"ocr_line\" id=\"line_{p}_{}_{}\" title=\"bbox {} {} {} {}\">", b + 1, l + 1, lb.left, lb.top, lb.right, lb.bottom)?;
+                        write!(
+                            out,
+                            "<span class=\"ocr_line\" id=\"line_{p}_{}_{}\" title=\"bbox {} {} {} {}\">",
+                            b + 1,
+                            l + 1,
+                            lb.left,
+                            lb.top,
+                            lb.right,
+                            lb.bottom
+                        )?;
                         for (w, word) in line.words.iter().enumerate() {
                             let wb = word.bbox;
                             write!(

@@ -15,8 +15,7 @@ use rythmiq_types::{DocumentRun, EngineKind, ErrorKind, PathKind, PipelineError,
 use crate::config::{ConfigError, PipelineConfig, RouteOverride};
 use crate::cpu::{CpuSnapshot, StageClock};
 use crate::stages::{
-    DocState, Enhancement, Fetch, Ocr, PreOcr, QualityScoring, Resources, SchemaAdaptation, Step, TextLayerRead,
-    Upload,
+    DocState, Enhancement, Fetch, Ocr, PreOcr, QualityScoring, Resources, SchemaAdaptation, Step, TextLayerRead, Upload,
 };
 
 /// Decides the path from the quality score (or the override).
@@ -176,7 +175,10 @@ impl Pipeline {
             }
         }
         if doc.readings.is_empty() {
-            return Err(PipelineError::new(ErrorKind::UnsupportedFormat, "the requested pages are not in the document"));
+            return Err(PipelineError::new(
+                ErrorKind::UnsupportedFormat,
+                "the requested pages are not in the document",
+            ));
         }
         self.step::<SchemaAdaptation>(doc, stages, &mut mark)?;
         self.step::<Upload>(doc, stages, &mut mark)?;
@@ -184,7 +186,12 @@ impl Pipeline {
     }
 
     /// One page: `quality_scoring`, its route, then `pre_ocr`, `enhancement` and `ocr` as the route says.
-    fn run_page(&mut self, doc: &mut DocState, stages: &mut Vec<StageRecord>, mark: &mut CpuSnapshot) -> Result<(), PipelineError> {
+    fn run_page(
+        &mut self,
+        doc: &mut DocState,
+        stages: &mut Vec<StageRecord>,
+        mark: &mut CpuSnapshot,
+    ) -> Result<(), PipelineError> {
         self.step::<QualityScoring>(doc, stages, mark)?;
         if doc.text_layer.is_some() {
             doc.path = Some(PathKind::TextLayer);
@@ -194,8 +201,8 @@ impl Pipeline {
         }
         let path = route(&self.res.config, doc.features.score);
         doc.path = Some(path);
-        let skip_pre_ocr = path == PathKind::Fast
-            || self.res.config.flags.skip_pre_ocr_above.is_some_and(|q| doc.features.score >= q);
+        let skip_pre_ocr =
+            path == PathKind::Fast || self.res.config.flags.skip_pre_ocr_above.is_some_and(|q| doc.features.score >= q);
         if skip_pre_ocr {
             stages.push(StageRecord::skipped(Stage::PreOcr));
         } else {
@@ -207,9 +214,10 @@ impl Pipeline {
             self.step::<Enhancement>(doc, stages, mark)?;
         }
         self.step::<Ocr>(doc, stages, mark)?;
-        let low_confidence = doc.ocr.as_ref().is_some_and(|page| {
-            self.res.config.reroute_below_confidence.is_some_and(|min| page.mean_confidence < min)
-        });
+        let low_confidence = doc
+            .ocr
+            .as_ref()
+            .is_some_and(|page| self.res.config.reroute_below_confidence.is_some_and(|min| page.mean_confidence < min));
         if path == PathKind::Fast && low_confidence {
             self.reroute(doc, stages, mark)?;
         }

@@ -7,13 +7,12 @@ use rythmiq_imaging::{self as imaging, GrayImage, ScoreWeights};
 use rythmiq_ocr::{DecodeLimits, Document, OcrEngine, OcrPage, OsdEngine, PageContent};
 use rythmiq_storage::ObjectStore;
 use rythmiq_types::{
-    ErrorKind, ModelInfo, Page, PathKind, PipelineError, QualityFeatures, ResultDocument, Stage,
-    RESULT_SCHEMA_VERSION,
+    ErrorKind, ModelInfo, Page, PathKind, PipelineError, QualityFeatures, ResultDocument, Stage, RESULT_SCHEMA_VERSION,
 };
 
 use crate::config::{PageSegPolicy, PipelineConfig};
-use crate::geometry::{to_submitted, Transform};
 use crate::engines::{self, PageEngine};
+use crate::geometry::{to_submitted, Transform};
 use rythmiq_ppocr::PpOcrEngine;
 use rythmiq_types::EngineKind;
 
@@ -254,7 +253,8 @@ impl Step for QualityScoring {
             PageContent::TextLayer { width_px, height_px, dpi, blocks } => {
                 doc.submitted_size = (width_px, height_px);
                 doc.dpi = Some(dpi);
-                doc.features = QualityFeatures { width_px, height_px, dpi: Some(dpi), score: 1.0, ..Default::default() };
+                doc.features =
+                    QualityFeatures { width_px, height_px, dpi: Some(dpi), score: 1.0, ..Default::default() };
                 doc.text_layer = Some(blocks);
                 return Ok(());
             }
@@ -271,7 +271,9 @@ impl Step for QualityScoring {
                 // A sliver (1x20000) would shrink to nothing: refuse it now rather than fail in the engine.
                 let shortest = image.width().min(image.height()) as f64 * s;
                 if shortest < rythmiq_ocr::MIN_SIDE_PX as f64 {
-                    return Err(rythmiq_ocr::DecodeError::Degenerate { width: image.width(), height: image.height() }.into());
+                    return Err(
+                        rythmiq_ocr::DecodeError::Degenerate { width: image.width(), height: image.height() }.into()
+                    );
                 }
                 image = doc.rescale(&image, s);
             }
@@ -499,12 +501,7 @@ impl Step for SchemaAdaptation {
             content_sha256: doc.content_sha256.clone(),
             path: doc.doc_path.ok_or_else(|| internal("path"))?,
             quality: doc.doc_features.clone().unwrap_or_else(|| doc.features.clone()),
-            model: ModelInfo {
-                kind,
-                sha256,
-                tesseract_version: rythmiq_ocr::tesseract_version(),
-                page_seg_mode,
-            },
+            model: ModelInfo { kind, sha256, tesseract_version: rythmiq_ocr::tesseract_version(), page_seg_mode },
             flags: res.config.flags.clone(),
             pages,
             text,

@@ -15,17 +15,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("load: {:.2} CPU-s", load.elapsed().as_secs_f64());
     for path in std::env::args().skip(1) {
         let bytes = std::fs::read(&path)?;
-        let img = rythmiq_ocr::decode(&bytes, rythmiq_ocr::DecodeLimits { max_image_pixels: 40_000_000 })?.image;
+        let img = rythmiq_ocr::decode(
+            &bytes,
+            rythmiq_ocr::DecodeLimits { max_image_pixels: 40_000_000, ..rythmiq_ocr::DecodeLimits::default() },
+        )?
+        .image;
         let start = cpu_time::ThreadTime::now();
         let (work, _) = rythmiq_ppocr::working_image(&img);
         let boxes = engine.detect(&work)?;
         let lines = engine.recognize_boxes(&work, &boxes)?;
         let cpu = start.elapsed().as_secs_f64();
-        let texts: Vec<&str> = lines
-            .iter()
-            .filter(|d| d.score() >= rythmiq_ppocr::TEXT_SCORE)
-            .map(|d| d.text.as_str())
-            .collect();
+        let texts: Vec<&str> =
+            lines.iter().filter(|d| d.score() >= rythmiq_ppocr::TEXT_SCORE).map(|d| d.text.as_str()).collect();
         let name = Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or(&path).to_string();
         println!("{}", serde_json::json!({ "file": name, "cpu_s": (cpu * 1000.0).round() / 1000.0, "lines": texts }));
     }

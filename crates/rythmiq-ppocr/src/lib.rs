@@ -102,7 +102,10 @@ fn init_runtime(path: &Path) -> Result<(), PpOcrError> {
             .map(|_| path.to_path_buf())
             .map_err(|e| e.to_string())
     });
-    outcome.as_ref().map(|_| ()).map_err(|message| PpOcrError::Runtime { path: path.to_path_buf(), message: message.clone() })
+    outcome
+        .as_ref()
+        .map(|_| ())
+        .map_err(|message| PpOcrError::Runtime { path: path.to_path_buf(), message: message.clone() })
 }
 
 /// Reads `<root>/<relative>` and checks its sha256 against `expected`; returns the bytes.
@@ -147,7 +150,12 @@ impl std::fmt::Debug for PpOcrEngine {
     }
 }
 
-fn infer(session: &mut Session, step: &'static str, shape: Vec<usize>, data: Vec<f32>) -> Result<(Vec<usize>, Vec<f32>), PpOcrError> {
+fn infer(
+    session: &mut Session,
+    step: &'static str,
+    shape: Vec<usize>,
+    data: Vec<f32>,
+) -> Result<(Vec<usize>, Vec<f32>), PpOcrError> {
     let err = |e: ort::Error| PpOcrError::Inference { step, message: e.to_string() };
     let input = Tensor::from_array((shape, data)).map_err(err)?;
     let outputs = session.run(ort::inputs![input]).map_err(err)?;
@@ -201,7 +209,12 @@ impl PpOcrEngine {
             let (dims, probs) = infer(&mut self.rec, "recognition", shape, data)?;
             let (n, steps, classes) = match dims.as_slice() {
                 [n, t, c] => (*n, *t, *c),
-                _ => return Err(PpOcrError::Inference { step: "recognition", message: format!("output shape {dims:?}") }),
+                _ => {
+                    return Err(PpOcrError::Inference {
+                        step: "recognition",
+                        message: format!("output shape {dims:?}"),
+                    })
+                }
             };
             for (k, &i) in chunk.iter().enumerate().take(n) {
                 let m = &probs[k * steps * classes..(k + 1) * steps * classes];
@@ -231,7 +244,8 @@ impl PpOcrEngine {
             if line.score < TEXT_SCORE || line.words.is_empty() {
                 continue;
             }
-            let words: Vec<Word> = line.words.into_iter().map(|w| Word { bbox: unscale(&w.bbox, scale), ..w }).collect();
+            let words: Vec<Word> =
+                line.words.into_iter().map(|w| Word { bbox: unscale(&w.bbox, scale), ..w }).collect();
             let bbox = unscale(&line.bbox, scale);
             let same_row = prev_top.is_some_and(|t| (b.top - t).abs() < 10.max(b.height() / 2));
             match rows.last_mut() {
@@ -278,7 +292,12 @@ fn unscale(b: &BBox, scale: f64) -> BBox {
 }
 
 fn union(a: &BBox, b: &BBox) -> BBox {
-    BBox { left: a.left.min(b.left), top: a.top.min(b.top), right: a.right.max(b.right), bottom: a.bottom.max(b.bottom) }
+    BBox {
+        left: a.left.min(b.left),
+        top: a.top.min(b.top),
+        right: a.right.max(b.right),
+        bottom: a.bottom.max(b.bottom),
+    }
 }
 
 /// Words of one decoded line, each with the box its characters span and their mean probability (0..100).

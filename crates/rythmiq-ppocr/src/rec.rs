@@ -89,10 +89,8 @@ pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, charset: &[String
     let mut prev = usize::MAX;
     for t in 0..steps {
         let row = &probs[t * classes..(t + 1) * classes];
-        let (best, p) = row
-            .iter()
-            .enumerate()
-            .fold((0usize, f32::MIN), |acc, (k, &v)| if v > acc.1 { (k, v) } else { acc });
+        let (best, p) =
+            row.iter().enumerate().fold((0usize, f32::MIN), |acc, (k, &v)| if v > acc.1 { (k, v) } else { acc });
         if best != 0 && best != prev {
             if let Some(ch) = charset.get(best) {
                 out.text.push_str(ch);
@@ -127,7 +125,8 @@ mod tests {
             r[k] = p;
             r
         };
-        let seq = [one_hot(1, 0.9), one_hot(1, 0.8), one_hot(0, 0.9), one_hot(1, 0.7), one_hot(3, 0.6), one_hot(2, 0.5)];
+        let seq =
+            [one_hot(1, 0.9), one_hot(1, 0.8), one_hot(0, 0.9), one_hot(1, 0.7), one_hot(3, 0.6), one_hot(2, 0.5)];
         let probs: Vec<f32> = seq.concat();
         let d = ctc_greedy(&probs, seq.len(), classes, &set);
         assert_eq!(d.text, "aa b");

@@ -6,9 +6,9 @@ use std::path::Path;
 use rythmiq_measure::BenchSummary;
 
 use crate::constraints::Constraints;
-use rythmiq_measure::LoadTestResult;
 use crate::plan::{CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanInput, ServiceSample, SimOptions};
 use crate::{read_json, ReportError};
+use rythmiq_measure::LoadTestResult;
 
 /// The load test's client polls each pending document this often (`rythmiq loadtest`).
 pub const LOADTEST_POLL_INTERVAL_SECS: f64 = 0.25;

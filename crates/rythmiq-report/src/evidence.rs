@@ -118,7 +118,10 @@ impl Evidence {
         checks.push(EvidenceCheck {
             item: EvidenceItem::PathSplit,
             met: route_docs.iter().all(|(_, n)| *n > 0),
-            required: format!("each route ({}) measured on >= 1 document", REQUIRED_ROUTES.map(PathKind::as_str).join(", ")),
+            required: format!(
+                "each route ({}) measured on >= 1 document",
+                REQUIRED_ROUTES.map(PathKind::as_str).join(", ")
+            ),
             measured: route_docs.iter().map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>().join(", "),
             remedy: format!("{bench_cmd} on a corpus that has documents for every route (or `--route standard`)"),
         });
@@ -175,7 +178,9 @@ impl Evidence {
     /// One line per unmet item: "<item>: <measured>, the framework asks <required>; run `<remedy>`".
     pub fn missing_lines(&self) -> Vec<String> {
         self.unmet()
-            .map(|c| format!("{}: {}, the framework asks {}; run `{}`", c.item.label(), c.measured, c.required, c.remedy))
+            .map(|c| {
+                format!("{}: {}, the framework asks {}; run `{}`", c.item.label(), c.measured, c.required, c.remedy)
+            })
             .collect()
     }
 }

@@ -199,14 +199,14 @@ fn projection_chart(r: &Report) -> String {
             W - 8.0,
             12.0,
             "end",
-            &format!("budget {budget:.0} h is off this scale: the largest bar is {:.1}% of it", largest / budget * 100.0),
+            &format!(
+                "budget {budget:.0} h is off this scale: the largest bar is {:.1}% of it",
+                largest / budget * 100.0
+            ),
         ));
     }
-    let lines: &[(f64, &str, &str)] = if budget_on_scale {
-        &[(1.0, "", "budget"), (0.9, " stroke-dasharray=\"4 3\"", "90% (GO edge)")]
-    } else {
-        &[]
-    };
+    let lines: &[(f64, &str, &str)] =
+        if budget_on_scale { &[(1.0, "", "budget"), (0.9, " stroke-dasharray=\"4 3\"", "90% (GO edge)")] } else { &[] };
     for &(frac, dash, label) in lines {
         let y = y_of(budget * frac);
         let _ =

@@ -100,8 +100,22 @@ pub(crate) fn kpis(out: &mut String, r: &Report) {
             );
         }
         None => {
-            card(out, "Latency P95", "not measured", &format!("limit {:.0} s", c.p95_latency_limit_secs), "n = 0", None);
-            card(out, "Error rate", "not measured", &format!("limit {:.2}%", c.error_rate_limit * 100.0), "n = 0", None);
+            card(
+                out,
+                "Latency P95",
+                "not measured",
+                &format!("limit {:.0} s", c.p95_latency_limit_secs),
+                "n = 0",
+                None,
+            );
+            card(
+                out,
+                "Error rate",
+                "not measured",
+                &format!("limit {:.2}%", c.error_rate_limit * 100.0),
+                "n = 0",
+                None,
+            );
         }
     }
     out.push_str("</div>\n");

@@ -26,14 +26,9 @@ pub use capacity::{
 pub use constraints::{Band, BandEdge, Constraints, ConstraintsError, Verdict};
 pub use evidence::{
     exit_code, gate_exit_code, headline, min_error_sample, Evidence, EvidenceCheck, EvidenceItem, FailOn,
-    MIN_BENCH_DOCUMENTS, MIN_BURST_DOCUMENTS, REQUIRED_ROUTES, UnknownFailOn,
+    UnknownFailOn, MIN_BENCH_DOCUMENTS, MIN_BURST_DOCUMENTS, REQUIRED_ROUTES,
 };
 pub use html::render_html;
-/// The measurement records the report reads live in `rythmiq-measure`; re-exported under their old paths.
-pub use rythmiq_measure::{
-    BenchSummary, Bottleneck, BottleneckKind, CompareResult, CompareRow, FailureCounts, LatencyBucket, LoadTestResult,
-    MonthlyUsage, RampStep, ResourceSample,
-};
 pub use markdown::render_markdown;
 pub use plan::{
     plan, simulate, CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanError, PlanInput, PlanRow, Prediction,
@@ -43,6 +38,11 @@ pub use report::{
     BreakingPoint, BurnRate, Check, CheckStatus, ClosingOption, ColdStartRisk, Conditions, Decision,
     DoubleLoadBehaviour, DoubleLoadOutcome, Monitoring, OptimisationGap, OptimisationNeed, PathDriftRisk, Projection,
     Report, Risks, TrafficRisk,
+};
+/// The measurement records the report reads live in `rythmiq-measure`; re-exported under their old paths.
+pub use rythmiq_measure::{
+    BenchSummary, Bottleneck, BottleneckKind, CompareResult, CompareRow, FailureCounts, LatencyBucket, LoadTestResult,
+    MonthlyUsage, RampStep, ResourceSample,
 };
 
 /// Why a report could not be built or its inputs not read. The CLI turns these into `anyhow` errors; the variants

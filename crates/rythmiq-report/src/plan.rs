@@ -126,7 +126,13 @@ struct Running {
 }
 
 /// One replication: the latencies (submit to seen done) and the makespan.
-fn replicate(samples: &[ServiceSample], shape: &LoadShape, cores: u32, slots: u32, rng: &mut SplitMix) -> (Vec<f64>, f64) {
+fn replicate(
+    samples: &[ServiceSample],
+    shape: &LoadShape,
+    cores: u32,
+    slots: u32,
+    rng: &mut SplitMix,
+) -> (Vec<f64>, f64) {
     let n_docs = shape.documents() as usize;
     // The service order: the samples shuffled, cycled over as many documents as the burst has.
     let mut order: Vec<usize> = (0..samples.len()).collect();
@@ -585,7 +591,11 @@ mod tests {
         assert_eq!(p.this_machine.len(), 4);
         // 1 s x 1000 x 30 / 3600.
         assert!((p.monthly_cpu_hours - 1000.0 * 30.0 / 3600.0).abs() < 1e-9);
-        assert!(p.headline(true).starts_with("GO on CPU; the burst needs 10 cores (or pods) for P95 <"), "{}", p.headline(true));
+        assert!(
+            p.headline(true).starts_with("GO on CPU; the burst needs 10 cores (or pods) for P95 <"),
+            "{}",
+            p.headline(true)
+        );
         assert!(p.headline(true).ends_with("19 for twice the load"));
         let text = p.render_text();
         assert!(text.contains("host h with 2 cores"), "{text}");

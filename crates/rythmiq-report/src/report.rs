@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::constraints::{at_or_under, Band, BandEdge, Constraints, Verdict};
 use crate::evidence::Evidence;
 use crate::plan::CapacityPlan;
+use crate::ReportError;
 use rythmiq_measure::stats::{mean, percentile, std_dev};
 use rythmiq_measure::{CompareResult, LoadTestResult, MonthlyUsage, RampStep};
-use crate::ReportError;
 
 /// The seed's monitoring ceiling on cold starts (section 6.4), as a share of jobs.
 pub const COLD_START_MAX_SHARE: f64 = 0.05;

@@ -18,7 +18,9 @@ o.id='measure';o.textContent='scrollWidth='+d.scrollWidth+' clientWidth='+d.clie
 document.body.appendChild(o);})();</script>";
 
 fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"].into_iter().find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
 }
 
 fn run(browser: &str, width: u32, extra: &[&str], page: &Path) -> std::process::Output {
@@ -61,9 +63,8 @@ fn the_page_renders_in_chromium_without_overflowing_its_width() {
             assert!(scroll <= client, "{name} at {width} px: the page is {scroll} px wide in a {client} px window");
             let shot = dir.join(format!("{name}-{width}.png"));
             let out = run(browser, width, &[&format!("--screenshot={}", shot.display())], &page);
-            let png = std::fs::read(&shot).unwrap_or_else(|e| {
-                panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr))
-            });
+            let png = std::fs::read(&shot)
+                .unwrap_or_else(|e| panic!("no screenshot ({e}): {}", String::from_utf8_lossy(&out.stderr)));
             assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name} at {width}: {} bytes", png.len());
         }
     }

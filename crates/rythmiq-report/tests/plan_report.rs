@@ -47,7 +47,8 @@ fn slots_beyond_the_machine_cores_add_no_throughput_in_the_report() {
     for m in &p.this_machine {
         assert!(m.throughput_docs_per_sec <= p.cpu_bound_docs_per_sec() * 1.01, "{m:?}");
     }
-    assert!(render_markdown(&r).contains("more slots than cores add no CPU capacity: throughput stays under 1 / 0.500 CPU-s = 2.00 docs/s"));
+    assert!(render_markdown(&r)
+        .contains("more slots than cores add no CPU capacity: throughput stays under 1 / 0.500 CPU-s = 2.00 docs/s"));
 }
 
 #[test]
@@ -72,8 +73,9 @@ fn the_bundled_real_bench_needs_more_cores_than_this_machine_has_for_the_burst()
     // The 30-document bench from this 2-core machine (0.45 CPU-s, 0.56 s wall per warm document): the framework's
     // burst of 250 documents is about 140 s of single-core work, so 2 cores give a P95 near a minute (the issue
     // measured 67 s) and more cores are needed for 30 s.
-    let p = plan_from_files(&Constraints::default(), &fixture("bench_real_30docs.json"), None, &PlanOverrides::default())
-        .unwrap();
+    let p =
+        plan_from_files(&Constraints::default(), &fixture("bench_real_30docs.json"), None, &PlanOverrides::default())
+            .unwrap();
     println!("{}", p.render_text());
     let two = &p.rows[1].design;
     assert!(two.p95_secs > 45.0 && two.p95_secs < 90.0, "{two:?}");

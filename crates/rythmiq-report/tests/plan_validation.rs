@@ -99,15 +99,26 @@ fn the_planner_predicts_real_p95_at_one_and_two_slots_within_the_stated_toleranc
             preds[1].throughput_docs_per_sec
         ));
         if mean < lo * (1.0 - tolerance) - POLL_SECS || mean > hi * (1.0 + tolerance) + POLL_SECS {
-            failures.push(format!("{slots} slots, {users} x {dpu}: measured {mean:.2} s outside predicted {lo:.2}..{hi:.2} s"));
+            failures.push(format!(
+                "{slots} slots, {users} x {dpu}: measured {mean:.2} s outside predicted {lo:.2}..{hi:.2} s"
+            ));
         }
     }
-    println!("{table}\nlargest repeat spread: {:.1}%; tolerance {:.0}% + {POLL_SECS} s", max_spread * 100.0, tolerance * 100.0);
+    println!(
+        "{table}\nlargest repeat spread: {:.1}%; tolerance {:.0}% + {POLL_SECS} s",
+        max_spread * 100.0,
+        tolerance * 100.0
+    );
     assert!(
         tolerance <= MAX_USEFUL_TOLERANCE,
         "the recorded repeats spread {:.1}%: a {:.0}% tolerance would validate nothing; re-record on a quieter machine\n{table}",
         max_spread * 100.0,
         tolerance * 100.0
     );
-    assert!(failures.is_empty(), "outside +-{:.0}% + {POLL_SECS} s:\n{}\n{table}", tolerance * 100.0, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "outside +-{:.0}% + {POLL_SECS} s:\n{}\n{table}",
+        tolerance * 100.0,
+        failures.join("\n")
+    );
 }

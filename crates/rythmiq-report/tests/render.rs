@@ -132,7 +132,10 @@ fn html_is_one_self_contained_page_with_the_charts() {
         assert!(html.contains(h), "missing {h}");
     }
     // 0.5 s/doc is a few hours a month: the axis follows the bars (with ticks) and names the budget off-scale.
-    assert!(html.contains(">budget 200 h is off this scale: the largest bar is 2.7% of it</text>"), "1300 docs/day x 0.5 s x 30 / 3600 = 5.42 h");
+    assert!(
+        html.contains(">budget 200 h is off this scale: the largest bar is 2.7% of it</text>"),
+        "1300 docs/day x 0.5 s x 30 / 3600 = 5.42 h"
+    );
     assert!(html.contains(">CPU-h/month</text>") && html.contains(">6</text>"), "a y axis with round ticks");
     // 24 s/doc sits on the budget: the budget and GO-edge lines are drawn on the scale.
     let on_budget = Report::build(Constraints::default(), common::bench_with_cpu(24.0), None, None, None).unwrap();

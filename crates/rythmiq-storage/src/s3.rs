@@ -48,11 +48,7 @@ impl S3Config {
     /// Synchronous and free of I/O: it needs no runtime, reaches no server, and captures no runtime. Call it once
     /// per thread (or runtime) that will use the store; the store binds to the runtime of its first call.
     pub fn build(&self) -> Result<S3Store, OpenError> {
-        Ok(S3Store {
-            config: self.resolve()?,
-            static_credentials: None,
-            client: tokio::sync::OnceCell::new(),
-        })
+        Ok(S3Store { config: self.resolve()?, static_credentials: None, client: tokio::sync::OnceCell::new() })
     }
 
     /// [`build`](Self::build) with fixed credentials instead of the chain: for tests (a second, wrong key pair next
@@ -138,11 +134,7 @@ impl S3Store {
 
     fn full_key(&self, key: &str) -> Result<String, StorageError> {
         validate_key(key)?;
-        Ok(if self.config.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}/{key}", self.config.prefix)
-        })
+        Ok(if self.config.prefix.is_empty() { key.to_string() } else { format!("{}/{key}", self.config.prefix) })
     }
 }
 
@@ -189,14 +181,7 @@ impl ObjectStore for S3Store {
 
     async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         let full_key = self.full_key(key)?;
-        let result = self
-            .client()
-            .await
-            .head_object()
-            .bucket(&self.config.bucket)
-            .key(&full_key)
-            .send()
-            .await;
+        let result = self.client().await.head_object().bucket(&self.config.bucket).key(&full_key).send().await;
         match result {
             Ok(_) => Ok(true),
             Err(err) => match map_sdk_error(key, err) {
@@ -209,14 +194,7 @@ impl ObjectStore for S3Store {
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let full_key = self.full_key(key)?;
         // S3 answers 204 whether or not the object existed, so delete is idempotent without a HEAD first.
-        let result = self
-            .client()
-            .await
-            .delete_object()
-            .bucket(&self.config.bucket)
-            .key(&full_key)
-            .send()
-            .await;
+        let result = self.client().await.delete_object().bucket(&self.config.bucket).key(&full_key).send().await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match map_sdk_error(key, err) {
@@ -245,9 +223,7 @@ where
         SdkError::ServiceError(service) => {
             // Code and message only: the full error context dumps the raw response, headers and body included.
             let (code, message) = (service.err().code(), service.err().message());
-            let detail = format!("{} {}", code.unwrap_or("(no code)"), message.unwrap_or(""))
-                .trim_end()
-                .to_string();
+            let detail = format!("{} {}", code.unwrap_or("(no code)"), message.unwrap_or("")).trim_end().to_string();
             classify(what, service.raw().status().as_u16(), code, &detail)
         }
         SdkError::TimeoutError(_) => StorageError::Unavailable(format!("{what}: timed out")),
@@ -317,16 +293,8 @@ mod tests {
             assert!(matches!(kind(403, Some(code)), StorageError::AccessDenied(_)), "{code}");
         }
         assert!(matches!(kind(403, None), StorageError::AccessDenied(_)));
-        for (status, code) in [
-            (500, Some("InternalError")),
-            (503, Some("SlowDown")),
-            (503, None),
-            (429, None),
-        ] {
-            assert!(
-                matches!(kind(status, code), StorageError::Unavailable(_)),
-                "{status} {code:?}"
-            );
+        for (status, code) in [(500, Some("InternalError")), (503, Some("SlowDown")), (503, None), (429, None)] {
+            assert!(matches!(kind(status, code), StorageError::Unavailable(_)), "{status} {code:?}");
         }
     }
 }

@@ -98,10 +98,7 @@ pub(crate) struct ResolvedS3Config {
 impl S3Config {
     /// A config for `bucket` with every other field at its default.
     pub fn new(bucket: impl Into<String>) -> S3Config {
-        S3Config {
-            bucket: bucket.into(),
-            ..S3Config::default()
-        }
+        S3Config { bucket: bucket.into(), ..S3Config::default() }
     }
 
     /// Checks every field (and the environment fallbacks) as `build()` would, without building anything: for
@@ -169,9 +166,7 @@ impl S3Config {
 /// S3's bucket naming rules, checked up front so a typo fails at startup rather than as a 400 on the first job.
 fn validate_bucket(bucket: &str) -> Result<(), OpenError> {
     let ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && bucket.as_bytes()[0].is_ascii_alphanumeric()
         && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric()
         && !bucket.contains("..");
@@ -186,9 +181,7 @@ fn validate_bucket(bucket: &str) -> Result<(), OpenError> {
 
 /// The SDK would only notice a malformed endpoint on the first request; say so at build time instead.
 fn validate_endpoint(endpoint: &str) -> Result<(), OpenError> {
-    let rest = endpoint
-        .strip_prefix("http://")
-        .or_else(|| endpoint.strip_prefix("https://"));
+    let rest = endpoint.strip_prefix("http://").or_else(|| endpoint.strip_prefix("https://"));
     let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
     match host {
         // Userinfo in the URL would end up in logs and `describe()` callers; credentials belong in the chain.
@@ -196,9 +189,7 @@ fn validate_endpoint(endpoint: &str) -> Result<(), OpenError> {
             "s3: endpoint must not contain credentials; use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY".into(),
         )),
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
-        _ => Err(OpenError::InvalidConfig(format!(
-            "s3: endpoint {endpoint:?} is not an http:// or https:// URL"
-        ))),
+        _ => Err(OpenError::InvalidConfig(format!("s3: endpoint {endpoint:?} is not an http:// or https:// URL"))),
     }
 }
 
@@ -239,57 +230,27 @@ mod tests {
 
     #[test]
     fn prefix_is_normalised_and_checked() {
-        let cfg = S3Config {
-            prefix: "/prod/results/".into(),
-            ..S3Config::new("bucket")
-        };
+        let cfg = S3Config { prefix: "/prod/results/".into(), ..S3Config::new("bucket") };
         assert_eq!(cfg.resolve_with_env(no_env).unwrap().prefix, "prod/results");
         for bad in ["a/../b", "a//b", "./a"] {
-            let cfg = S3Config {
-                prefix: bad.into(),
-                ..S3Config::new("bucket")
-            };
+            let cfg = S3Config { prefix: bad.into(), ..S3Config::new("bucket") };
             assert!(cfg.resolve_with_env(no_env).is_err(), "prefix {bad:?} accepted");
         }
     }
 
     #[test]
     fn bad_values_are_refused() {
-        for bucket in [
-            "",
-            "ab",
-            "Upper",
-            "-lead",
-            "trail-",
-            "a..b",
-            "under_score",
-            &"x".repeat(64),
-        ] {
-            assert!(
-                S3Config::new(bucket).resolve_with_env(no_env).is_err(),
-                "bucket {bucket:?} accepted"
-            );
+        for bucket in ["", "ab", "Upper", "-lead", "trail-", "a..b", "under_score", &"x".repeat(64)] {
+            assert!(S3Config::new(bucket).resolve_with_env(no_env).is_err(), "bucket {bucket:?} accepted");
         }
         for endpoint in ["127.0.0.1:9000", "ftp://x", "http://", "http://key:secret@host"] {
-            let cfg = S3Config {
-                endpoint: Some(endpoint.into()),
-                ..S3Config::new("bucket")
-            };
+            let cfg = S3Config { endpoint: Some(endpoint.into()), ..S3Config::new("bucket") };
             assert!(cfg.resolve_with_env(no_env).is_err(), "endpoint {endpoint:?} accepted");
         }
         let zeroes = [
-            S3Config {
-                connect_timeout_secs: 0,
-                ..S3Config::new("bucket")
-            },
-            S3Config {
-                operation_timeout_secs: 0,
-                ..S3Config::new("bucket")
-            },
-            S3Config {
-                max_attempts: 0,
-                ..S3Config::new("bucket")
-            },
+            S3Config { connect_timeout_secs: 0, ..S3Config::new("bucket") },
+            S3Config { operation_timeout_secs: 0, ..S3Config::new("bucket") },
+            S3Config { max_attempts: 0, ..S3Config::new("bucket") },
         ];
         for cfg in zeroes {
             assert!(cfg.resolve_with_env(no_env).is_err(), "{cfg:?} accepted");

@@ -22,12 +22,8 @@ impl StoreUri {
     /// Parses `s3://bucket[/key]`, `file:///path`, or a local path. Other schemes (`gs://`, `http://`) are refused
     /// rather than mistaken for relative paths.
     pub fn parse(location: &str) -> Result<StoreUri, OpenError> {
-        let invalid = |reason: &str| {
-            Err(OpenError::InvalidUri {
-                uri: location.to_string(),
-                reason: reason.to_string(),
-            })
-        };
+        let invalid =
+            |reason: &str| Err(OpenError::InvalidUri { uri: location.to_string(), reason: reason.to_string() });
         let trimmed = location.trim();
         if trimmed.is_empty() {
             return invalid("empty location");
@@ -42,10 +38,7 @@ impl StoreUri {
             if !key.is_empty() && validate_key(key).is_err() {
                 return invalid("the key must be relative, '/'-separated and free of '..' and empty segments");
             }
-            return Ok(StoreUri::S3 {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-            });
+            return Ok(StoreUri::S3 { bucket: bucket.to_string(), key: key.to_string() });
         }
         if let Some(path) = trimmed.strip_prefix("file://") {
             if path.is_empty() {
@@ -72,11 +65,7 @@ impl StoreUri {
             StoreUri::Local(dir) => Ok(Arc::new(LocalStore::new(dir)?)),
             #[cfg(feature = "s3")]
             StoreUri::S3 { bucket, key } => {
-                let config = S3Config {
-                    bucket: bucket.clone(),
-                    prefix: key.clone(),
-                    ..s3.clone()
-                };
+                let config = S3Config { bucket: bucket.clone(), prefix: key.clone(), ..s3.clone() };
                 Ok(Arc::new(config.build()?))
             }
             #[cfg(not(feature = "s3"))]
@@ -92,24 +81,13 @@ impl StoreUri {
     /// Splits an object's location into the store holding it and its key, for reading one input:
     /// `s3://b/in/a.jpg` becomes (`s3://b`, `in/a.jpg`) and `/data/in/a.jpg` becomes (`/data/in`, `a.jpg`).
     pub fn split_object(&self) -> Result<(StoreUri, String), OpenError> {
-        let invalid = |reason: &str| {
-            Err(OpenError::InvalidUri {
-                uri: self.to_string(),
-                reason: reason.to_string(),
-            })
-        };
+        let invalid = |reason: &str| Err(OpenError::InvalidUri { uri: self.to_string(), reason: reason.to_string() });
         match self {
             StoreUri::S3 { bucket, key } => {
                 if key.is_empty() {
                     return invalid("names a bucket, not an object");
                 }
-                Ok((
-                    StoreUri::S3 {
-                        bucket: bucket.clone(),
-                        key: String::new(),
-                    },
-                    key.clone(),
-                ))
+                Ok((StoreUri::S3 { bucket: bucket.clone(), key: String::new() }, key.clone()))
             }
             StoreUri::Local(path) => {
                 let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -150,48 +128,22 @@ mod tests {
 
     #[test]
     fn parses_s3_file_and_plain_paths() {
-        let s3 = |bucket: &str, key: &str| StoreUri::S3 {
-            bucket: bucket.into(),
-            key: key.into(),
-        };
+        let s3 = |bucket: &str, key: &str| StoreUri::S3 { bucket: bucket.into(), key: key.into() };
         assert_eq!(StoreUri::parse("s3://bucket").unwrap(), s3("bucket", ""));
         assert_eq!(StoreUri::parse("s3://bucket/").unwrap(), s3("bucket", ""));
-        assert_eq!(
-            StoreUri::parse("s3://bucket/in/a.jpg").unwrap(),
-            s3("bucket", "in/a.jpg")
-        );
-        assert_eq!(
-            StoreUri::parse("s3://bucket/results/").unwrap(),
-            s3("bucket", "results")
-        );
-        assert_eq!(
-            StoreUri::parse("file:///srv/data").unwrap(),
-            StoreUri::Local("/srv/data".into())
-        );
-        assert_eq!(
-            StoreUri::parse("./rythmiq-data").unwrap(),
-            StoreUri::Local("./rythmiq-data".into())
-        );
+        assert_eq!(StoreUri::parse("s3://bucket/in/a.jpg").unwrap(), s3("bucket", "in/a.jpg"));
+        assert_eq!(StoreUri::parse("s3://bucket/results/").unwrap(), s3("bucket", "results"));
+        assert_eq!(StoreUri::parse("file:///srv/data").unwrap(), StoreUri::Local("/srv/data".into()));
+        assert_eq!(StoreUri::parse("./rythmiq-data").unwrap(), StoreUri::Local("./rythmiq-data".into()));
         assert_eq!(StoreUri::parse("/tmp/x").unwrap(), StoreUri::Local("/tmp/x".into()));
-        assert_eq!(
-            StoreUri::parse("s3://b/in/a.jpg").unwrap().to_string(),
-            "s3://b/in/a.jpg"
-        );
+        assert_eq!(StoreUri::parse("s3://b/in/a.jpg").unwrap().to_string(), "s3://b/in/a.jpg");
     }
 
     #[test]
     fn refuses_what_it_cannot_open() {
-        for bad in [
-            "",
-            "  ",
-            "s3://",
-            "s3:///key",
-            "s3://b/a/../etc",
-            "s3://b/a//b",
-            "gs://b/k",
-            "http://h/x",
-            "file://",
-        ] {
+        for bad in
+            ["", "  ", "s3://", "s3:///key", "s3://b/a/../etc", "s3://b/a//b", "gs://b/k", "http://h/x", "file://"]
+        {
             assert!(StoreUri::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

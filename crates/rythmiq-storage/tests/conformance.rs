@@ -15,17 +15,11 @@ mod suite {
 
     pub async fn put_get_round_trip(store: &dyn ObjectStore) {
         let body = br#"{"text":"hello"}"#.to_vec();
-        store
-            .put("results/2026/doc-1.json", body.clone(), "application/json")
-            .await
-            .unwrap();
+        store.put("results/2026/doc-1.json", body.clone(), "application/json").await.unwrap();
         assert_eq!(store.get("results/2026/doc-1.json").await.unwrap(), body);
         assert!(store.exists("results/2026/doc-1.json").await.unwrap());
         // A sibling under the same "directory" is a separate object.
-        store
-            .put("results/2026/doc-2.txt", b"hello".to_vec(), "text/plain")
-            .await
-            .unwrap();
+        store.put("results/2026/doc-2.txt", b"hello".to_vec(), "text/plain").await.unwrap();
         assert_eq!(store.get("results/2026/doc-2.txt").await.unwrap(), b"hello");
         assert_eq!(store.get("results/2026/doc-1.json").await.unwrap(), body);
     }
@@ -56,24 +50,14 @@ mod suite {
             got.len() == 1 << 20 && got.iter().all(|&b| b == b'a')
                 || got.len() == 700 * 1024 && got.iter().all(|&b| b == b'b')
         };
-        store
-            .put("race.bin", version_a.clone(), "application/octet-stream")
-            .await
-            .unwrap();
+        store.put("race.bin", version_a.clone(), "application/octet-stream").await.unwrap();
 
         let writer = {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 for round in 0..16 {
-                    let version = if round % 2 == 0 {
-                        version_b.clone()
-                    } else {
-                        version_a.clone()
-                    };
-                    store
-                        .put("race.bin", version, "application/octet-stream")
-                        .await
-                        .unwrap();
+                    let version = if round % 2 == 0 { version_b.clone() } else { version_a.clone() };
+                    store.put("race.bin", version, "application/octet-stream").await.unwrap();
                 }
             })
         };
@@ -98,17 +82,10 @@ mod suite {
         let (n_whole, n_unavailable) = reader.await.unwrap();
         eprintln!("racing reads: {n_whole} whole, {n_unavailable} unavailable");
         // Retryable failures are tolerated, not a store that fails every racing read.
-        assert!(
-            n_whole >= 8,
-            "only {n_whole} of 24 racing reads succeeded ({n_unavailable} unavailable)"
-        );
+        assert!(n_whole >= 8, "only {n_whole} of 24 racing reads succeeded ({n_unavailable} unavailable)");
         // The last put (round 15 wrote version a) wins, whole.
         let last = store.get("race.bin").await.unwrap();
-        assert!(
-            is_whole(&last) && last[0] == b'a',
-            "the final object is not the last version: {} bytes",
-            last.len()
-        );
+        assert!(is_whole(&last) && last[0] == b'a', "the final object is not the last version: {} bytes", last.len());
     }
 
     pub async fn missing_object_is_not_found(store: &dyn ObjectStore) {
@@ -123,10 +100,7 @@ mod suite {
     pub async fn key_prefix_is_not_an_object(store: &dyn ObjectStore) {
         store.put("dir/child.txt", b"x".to_vec(), "text/plain").await.unwrap();
         let got = store.get("dir").await;
-        assert!(
-            matches!(got, Err(StorageError::NotFound(_))),
-            "a prefix read as an object: {got:?}"
-        );
+        assert!(matches!(got, Err(StorageError::NotFound(_))), "a prefix read as an object: {got:?}");
         assert!(!store.exists("dir").await.unwrap());
     }
 
@@ -139,10 +113,7 @@ mod suite {
     }
 
     pub async fn delete_is_idempotent(store: &dyn ObjectStore) {
-        store
-            .delete("never/written")
-            .await
-            .expect("deleting a missing object is not an error");
+        store.delete("never/written").await.expect("deleting a missing object is not an error");
         store.put("gone.txt", b"bye".to_vec(), "text/plain").await.unwrap();
         store.delete("gone.txt").await.unwrap();
         assert!(matches!(store.get("gone.txt").await, Err(StorageError::NotFound(_))));
@@ -153,24 +124,15 @@ mod suite {
         for key in ["", "/abs", "../escape", "a/../b", "a//b", "./a", "a\\b", "nul\0byte"] {
             let is_invalid = |r: &Result<_, StorageError>| matches!(r, Err(StorageError::InvalidKey(_)));
             assert!(is_invalid(&store.get(key).await.map(|_| ())), "get {key:?} not refused");
-            assert!(
-                is_invalid(&store.put(key, b"x".to_vec(), "text/plain").await),
-                "put {key:?} not refused"
-            );
-            assert!(
-                is_invalid(&store.exists(key).await.map(|_| ())),
-                "exists {key:?} not refused"
-            );
+            assert!(is_invalid(&store.put(key, b"x".to_vec(), "text/plain").await), "put {key:?} not refused");
+            assert!(is_invalid(&store.exists(key).await.map(|_| ())), "exists {key:?} not refused");
             assert!(is_invalid(&store.delete(key).await), "delete {key:?} not refused");
         }
     }
 
     pub async fn large_object_round_trips(store: &dyn ObjectStore) {
         let body = pseudo_random_bytes(8 << 20, 0x5eed);
-        store
-            .put("pages/large.bin", body.clone(), "application/octet-stream")
-            .await
-            .unwrap();
+        store.put("pages/large.bin", body.clone(), "application/octet-stream").await.unwrap();
         let got = store.get("pages/large.bin").await.unwrap();
         assert_eq!(got.len(), body.len());
         assert!(got == body, "8 MiB object changed in transit");
@@ -180,15 +142,9 @@ mod suite {
         // Every byte value, NULs, CR/LF pairs and invalid UTF-8: nothing may be decoded, trimmed or translated.
         let mut body: Vec<u8> = (0..=255u8).cycle().take(1024).collect();
         body.extend_from_slice(b"\r\n\0\0\xff\xfe\xc3\x28 trailing space ");
-        store
-            .put("bin/all-bytes", body.clone(), "application/octet-stream")
-            .await
-            .unwrap();
+        store.put("bin/all-bytes", body.clone(), "application/octet-stream").await.unwrap();
         assert_eq!(store.get("bin/all-bytes").await.unwrap(), body);
-        store
-            .put("bin/empty", Vec::new(), "application/octet-stream")
-            .await
-            .unwrap();
+        store.put("bin/empty", Vec::new(), "application/octet-stream").await.unwrap();
         assert_eq!(store.get("bin/empty").await.unwrap(), Vec::<u8>::new());
     }
 
@@ -247,10 +203,7 @@ mod local {
     async fn fixture(_case: &str) -> Option<Fixture> {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path().join("store")).unwrap();
-        Some(Fixture {
-            store: Arc::new(store),
-            _dir: Some(dir),
-        })
+        Some(Fixture { store: Arc::new(store), _dir: Some(dir) })
     }
 
     conformance_suite!(fixture);
@@ -289,10 +242,7 @@ mod s3 {
                 panic!("RYTHMIQ_REQUIRE_S3 is set but RYTHMIQ_TEST_S3_ENDPOINT is not: start a server with scripts/lib/s3.sh");
             }
             // Straight to the stderr handle: libtest captures `eprintln!` of passing tests, and a skip must show.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped s3::{case}: RYTHMIQ_TEST_S3_ENDPOINT is not set"
-            );
+            let _ = writeln!(std::io::stderr(), "skipped s3::{case}: RYTHMIQ_TEST_S3_ENDPOINT is not set");
             return None;
         };
         // Without both keys the standard chain would go on to instance metadata (a non-loopback address): refuse.
@@ -300,21 +250,14 @@ mod s3 {
         else {
             panic!("RYTHMIQ_TEST_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not");
         };
-        Some(S3Env {
-            endpoint,
-            access_key_id,
-            secret_access_key,
-        })
+        Some(S3Env { endpoint, access_key_id, secret_access_key })
     }
 
     /// One bucket per test run (process): concurrent runs against one server cannot see each other's objects.
     fn bucket() -> &'static str {
         static BUCKET: OnceLock<String> = OnceLock::new();
         BUCKET.get_or_init(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos();
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
             format!("rythmiq-conformance-{}-{nanos}", std::process::id())
         })
     }
@@ -337,12 +280,7 @@ mod s3 {
         static CREATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
         CREATED
             .get_or_init(|| async {
-                config(env, "")
-                    .build()
-                    .unwrap()
-                    .ensure_bucket()
-                    .await
-                    .expect("create the test bucket");
+                config(env, "").build().unwrap().ensure_bucket().await.expect("create the test bucket");
             })
             .await;
     }
@@ -352,10 +290,7 @@ mod s3 {
         let env = s3_env(case)?;
         ensure_bucket(&env).await;
         let store = config(&env, &format!("cases/{case}")).build().unwrap();
-        Some(Fixture {
-            store: Arc::new(store),
-            _dir: None,
-        })
+        Some(Fixture { store: Arc::new(store), _dir: None })
     }
 
     conformance_suite!(fixture);
@@ -369,10 +304,7 @@ mod s3 {
         assert_eq!(store.describe(), format!("s3://{}/results/prod", bucket()));
         let debug = format!("{store:?}");
         assert!(!debug.contains(&env.secret_access_key) && !store.describe().contains(&env.access_key_id));
-        assert_eq!(
-            config(&env, "").build().unwrap().describe(),
-            format!("s3://{}", bucket())
-        );
+        assert_eq!(config(&env, "").build().unwrap().describe(), format!("s3://{}", bucket()));
     }
 
     #[tokio::test]
@@ -386,11 +318,7 @@ mod s3 {
         let parent = config(&env, "isolation").build().unwrap();
         a.put("k.txt", b"from a".to_vec(), "text/plain").await.unwrap();
         assert!(!b.exists("k.txt").await.unwrap(), "a prefix leaked into another");
-        assert_eq!(
-            parent.get("a/k.txt").await.unwrap(),
-            b"from a",
-            "the prefix is not joined with one '/'"
-        );
+        assert_eq!(parent.get("a/k.txt").await.unwrap(), b"from a", "the prefix is not joined with one '/'");
     }
 
     #[tokio::test]
@@ -400,18 +328,10 @@ mod s3 {
         };
         ensure_bucket(&env).await;
         let cfg = config(&env, "auth");
-        cfg.build()
-            .unwrap()
-            .put("secret.txt", b"s".to_vec(), "text/plain")
-            .await
-            .unwrap();
+        cfg.build().unwrap().put("secret.txt", b"s".to_vec(), "text/plain").await.unwrap();
 
-        let wrong_secret = cfg
-            .build_with_credentials(&env.access_key_id, "not-the-secret")
-            .unwrap();
-        let unknown_key = cfg
-            .build_with_credentials("no-such-access-key", &env.secret_access_key)
-            .unwrap();
+        let wrong_secret = cfg.build_with_credentials(&env.access_key_id, "not-the-secret").unwrap();
+        let unknown_key = cfg.build_with_credentials("no-such-access-key", &env.secret_access_key).unwrap();
         for store in [&wrong_secret, &unknown_key] {
             let denied = |r: &Result<(), StorageError>| matches!(r, Err(StorageError::AccessDenied(_)));
             let got = store.get("secret.txt").await.map(|_| ());
@@ -424,11 +344,7 @@ mod s3 {
             let delete = store.delete("secret.txt").await;
             assert!(denied(&delete), "delete: {delete:?}");
         }
-        assert_eq!(
-            cfg.build().unwrap().get("secret.txt").await.unwrap(),
-            b"s",
-            "a refused put changed the object"
-        );
+        assert_eq!(cfg.build().unwrap().get("secret.txt").await.unwrap(), b"s", "a refused put changed the object");
     }
 
     /// The pipeline's shape: threads each owning a current-thread runtime, each building its own store from one
@@ -444,10 +360,7 @@ mod s3 {
                 let cfg = cfg.clone();
                 let env = &env;
                 scope.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     rt.block_on(ensure_bucket(env));
                     let store = cfg.build().unwrap();
                     for round in 0..3 {
@@ -496,10 +409,7 @@ mod s3 {
         let elapsed = started.elapsed();
         eprintln!("unreachable: {got:?} after {elapsed:?}");
         assert!(matches!(got, Err(StorageError::Unavailable(_))), "{got:?}");
-        assert!(
-            elapsed < Duration::from_secs(3) + Duration::from_millis(1500),
-            "took {elapsed:?}"
-        );
+        assert!(elapsed < Duration::from_secs(3) + Duration::from_millis(1500), "took {elapsed:?}");
         let put = store.put("any/key", b"x".to_vec(), "text/plain").await;
         assert!(matches!(put, Err(StorageError::Unavailable(_))), "{put:?}");
     }
@@ -523,13 +433,7 @@ mod s3 {
         hold.abort();
         eprintln!("silent: {got:?} after {elapsed:?}");
         assert!(matches!(got, Err(StorageError::Unavailable(_))), "{got:?}");
-        assert!(
-            elapsed >= Duration::from_millis(1900),
-            "gave up after {elapsed:?}, before the timeout"
-        );
-        assert!(
-            elapsed < Duration::from_secs(4),
-            "took {elapsed:?} for a 2 s operation timeout"
-        );
+        assert!(elapsed >= Duration::from_millis(1900), "gave up after {elapsed:?}, before the timeout");
+        assert!(elapsed < Duration::from_secs(4), "took {elapsed:?} for a 2 s operation timeout");
     }
 }

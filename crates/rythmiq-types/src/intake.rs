@@ -51,11 +51,17 @@ pub fn sniff(bytes: &[u8]) -> Option<DocumentFormat> {
         Some(DocumentFormat::Gif)
     } else if bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == b"WEBP" {
         Some(DocumentFormat::WebP)
-    } else if starts(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A]) || starts(&[0xFF, 0x4F, 0xFF, 0x51]) {
+    } else if starts(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A])
+        || starts(&[0xFF, 0x4F, 0xFF, 0x51])
+    {
         Some(DocumentFormat::Jpeg2000)
     } else if bytes.len() >= 14 && starts(b"BM") && bmp_header_plausible(bytes) {
         Some(DocumentFormat::Bmp)
-    } else if bytes.len() >= 3 && bytes[0] == b'P' && (b'1'..=b'6').contains(&bytes[1]) && bytes[2].is_ascii_whitespace() {
+    } else if bytes.len() >= 3
+        && bytes[0] == b'P'
+        && (b'1'..=b'6').contains(&bytes[1])
+        && bytes[2].is_ascii_whitespace()
+    {
         Some(DocumentFormat::Pnm)
     } else if starts(b"%PDF-") {
         // The header must open the file: poppler would also find one later, but so would it in any text file.

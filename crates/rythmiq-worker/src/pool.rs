@@ -61,7 +61,8 @@ fn spawn_pipeline_thread(
         .spawn(move || {
             // The name must be unique per pipeline: helper threads inherit it and are attributed by it.
             let _ = name_current_thread(&name);
-            let built = stores().and_then(|store| Pipeline::new(config, store.clone(), store).map_err(|e| e.to_string()));
+            let built =
+                stores().and_then(|store| Pipeline::new(config, store.clone(), store).map_err(|e| e.to_string()));
             let mut pipeline = match built {
                 Ok(p) => {
                     let _ = ready_tx.send(Ok(()));
@@ -252,12 +253,11 @@ impl Slot {
             let outcome = match (&run.error, &run.result_key) {
                 (None, Some(key)) => self.db.complete(attempt, key, &rows).await.map(|()| None),
                 (Some((kind, message)), _) => self.db.fail(attempt, *kind, message, &rows).await.map(Some),
-                (None, None) => {
-                    self.db
-                        .fail(attempt, rythmiq_types::ErrorKind::Internal, "finished without a result key", &rows)
-                        .await
-                        .map(Some)
-                }
+                (None, None) => self
+                    .db
+                    .fail(attempt, rythmiq_types::ErrorKind::Internal, "finished without a result key", &rows)
+                    .await
+                    .map(Some),
             };
             match outcome {
                 Ok(fail_outcome) => {

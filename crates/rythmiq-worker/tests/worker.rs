@@ -38,7 +38,8 @@ async fn pool_processes_every_job_once_and_dead_letters_bad_input() {
         let dir = store_dir.clone();
         Arc::new(move || Ok(Arc::new(LocalStore::new(&dir).map_err(|e| e.to_string())?) as Arc<dyn ObjectStore>))
     };
-    let config = WorkerConfig { concurrency: 2, poll_secs: 0.2, worker_id: Some("test".into()), ..WorkerConfig::default() };
+    let config =
+        WorkerConfig { concurrency: 2, poll_secs: 0.2, worker_id: Some("test".into()), ..WorkerConfig::default() };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let pool = tokio::spawn(run_workers(db.clone(), test_config(), stores, config, stop_rx));
 
@@ -56,7 +57,8 @@ async fn pool_processes_every_job_once_and_dead_letters_bad_input() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop_tx.send(true).unwrap();
-    let summary = tokio::time::timeout(Duration::from_secs(30), pool).await.expect("shutdown in time").unwrap().unwrap();
+    let summary =
+        tokio::time::timeout(Duration::from_secs(30), pool).await.expect("shutdown in time").unwrap().unwrap();
     assert_eq!(summary.succeeded, 3, "{summary:?}");
     assert_eq!(summary.dead_lettered, 1, "{summary:?}");
     assert_eq!(summary.stale, 0);

@@ -44,13 +44,7 @@ pub fn test_config() -> ApiConfig {
 /// The process-wide Prometheus recorder: `metrics` allows one per process, and the tests share the process.
 pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .install_recorder()
-                .expect("install the prometheus recorder")
-        })
-        .clone()
+    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("install the prometheus recorder")).clone()
 }
 
 // ---- database ----
@@ -65,51 +59,29 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let url_opt = std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty());
+        let url_opt = std::env::var("DATABASE_URL").ok().filter(|url| !url.trim().is_empty());
         let require_pg = std::env::var_os("RYTHMIQ_REQUIRE_POSTGRES").is_some_and(|v| v != "0");
         match url_opt {
             Some(admin_url) => {
                 use sqlx::Connection;
                 let name = format!("rythmiq_api_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .expect("connect to DATABASE_URL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create database");
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
                 let _ = admin.close().await;
-                let db = DbConfig {
-                    url: Some(with_database(&admin_url, &name)),
-                    ..DbConfig::default()
-                }
-                .connect()
-                .await
-                .expect("connect to the test database");
+                let db = DbConfig { url: Some(with_database(&admin_url, &name)), ..DbConfig::default() }
+                    .connect()
+                    .await
+                    .expect("connect to the test database");
                 db.migrate().await.expect("migrate");
-                TestDb {
-                    db,
-                    _sqlite_dir: None,
-                    pg_drop: Some((admin_url, name)),
-                }
+                TestDb { db, _sqlite_dir: None, pg_drop: Some((admin_url, name)) }
             }
             None if require_pg => panic!("RYTHMIQ_REQUIRE_POSTGRES is set but DATABASE_URL is not"),
             None => {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let config = DbConfig {
-                    url: None,
-                    sqlite_path: dir.path().join("rythmiq.db"),
-                    ..DbConfig::default()
-                };
+                let config = DbConfig { url: None, sqlite_path: dir.path().join("rythmiq.db"), ..DbConfig::default() };
                 let db = config.connect().await.expect("open sqlite");
                 db.migrate().await.expect("migrate");
-                TestDb {
-                    db,
-                    _sqlite_dir: Some(dir),
-                    pg_drop: None,
-                }
+                TestDb { db, _sqlite_dir: Some(dir), pg_drop: None }
             }
         }
     }
@@ -120,17 +92,13 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.pg_drop.take() {
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     use sqlx::Connection;
                     if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut admin)
-                                .await;
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
                     }
                 });
             })
@@ -181,12 +149,7 @@ impl TestStore {
             StoreKind::Local => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let store = LocalStore::new(dir.path()).expect("local store");
-                Some(TestStore {
-                    store: Arc::new(store),
-                    s3_bucket: None,
-                    s3_prefix: String::new(),
-                    _dir: Some(dir),
-                })
+                Some(TestStore { store: Arc::new(store), s3_bucket: None, s3_prefix: String::new(), _dir: Some(dir) })
             }
             StoreKind::S3 => {
                 let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -195,10 +158,7 @@ impl TestStore {
                         panic!("RYTHMIQ_REQUIRE_S3 is set but RYTHMIQ_TEST_S3_ENDPOINT is not: see scripts/lib/s3.sh");
                     }
                     // Straight to stderr: libtest captures eprintln! of passing tests, and a skip must show.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "skipped {case} on s3: RYTHMIQ_TEST_S3_ENDPOINT is not set"
-                    );
+                    let _ = writeln!(std::io::stderr(), "skipped {case} on s3: RYTHMIQ_TEST_S3_ENDPOINT is not set");
                     return None;
                 };
                 assert!(
@@ -221,20 +181,12 @@ impl TestStore {
                 static CREATED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
                 CREATED
                     .get_or_init(|| async {
-                        config("")
-                            .build()
-                            .unwrap()
-                            .ensure_bucket()
-                            .await
-                            .expect("create the test bucket");
+                        config("").build().unwrap().ensure_bucket().await.expect("create the test bucket");
                     })
                     .await;
                 // A prefix per case: the store sits under one, as production stores may. Kept short: s3s-fs names
                 // a metadata file after base64(bucket) + base64(key), and file names stop at 255 bytes.
-                let prefix = format!(
-                    "t/{case}-{}",
-                    &uuid::Uuid::new_v4().simple().to_string()[..8]
-                );
+                let prefix = format!("t/{case}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
                 let store = config(&prefix).build().unwrap();
                 Some(TestStore {
                     store: Arc::new(store),
@@ -251,10 +203,7 @@ impl TestStore {
 fn s3_bucket() -> &'static str {
     static BUCKET: OnceLock<String> = OnceLock::new();
     BUCKET.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         format!("rq-api-{}-{}", std::process::id(), nanos % 1_000_000)
     })
 }
@@ -270,26 +219,16 @@ pub struct Fixture {
 impl Fixture {
     pub async fn new(kind: StoreKind, case: &str) -> Option<Fixture> {
         let store = TestStore::new(kind, case).await?;
-        Some(Fixture {
-            db: TestDb::new().await,
-            store,
-        })
+        Some(Fixture { db: TestDb::new().await, store })
     }
 
     pub async fn local(case: &str) -> Fixture {
-        Fixture::new(StoreKind::Local, case)
-            .await
-            .expect("the local store is always there")
+        Fixture::new(StoreKind::Local, case).await.expect("the local store is always there")
     }
 
     /// Ready, with metrics, serving `config`.
     pub fn state(&self, config: ApiConfig) -> AppState {
-        let mut state = AppState::new(
-            self.db.db.clone(),
-            self.store.store.clone(),
-            config,
-            CONFIG_HASH,
-        );
+        let mut state = AppState::new(self.db.db.clone(), self.store.store.clone(), config, CONFIG_HASH);
         state.prometheus = Some(prometheus());
         state.ready = Arc::new(AtomicBool::new(true));
         state.s3_bucket = self.store.s3_bucket.clone();
@@ -306,19 +245,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(state: AppState) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(rythmiq_api::serve(listener, state, async move {
             let _ = shutdown_rx.await;
         }));
-        TestServer {
-            addr,
-            shutdown_tx: Some(shutdown_tx),
-            task: Some(task),
-        }
+        TestServer { addr, shutdown_tx: Some(shutdown_tx), task: Some(task) }
     }
 
     /// Sends the shutdown signal without waiting.
@@ -355,19 +288,12 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
-            panic!(
-                "not JSON ({err}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -377,10 +303,7 @@ impl HttpResponse {
     /// The stable error code of a JSON error answer.
     pub fn error_code(&self) -> String {
         let json = self.json();
-        json["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error code in {json}"))
-            .to_string()
+        json["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {json}")).to_string()
     }
 }
 
@@ -397,9 +320,9 @@ pub async fn request(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    let sets_length = headers.iter().any(|(n, _)| {
-        n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
-    });
+    let sets_length = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding"));
     if let Some(body) = body_opt {
         if !sets_length {
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
@@ -445,41 +368,24 @@ fn parse_response(raw: &[u8]) -> HttpResponse {
     let head = std::str::from_utf8(&raw[..head_end]).expect("ASCII headers");
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
+    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
     let rest = &raw[head_end + 4..];
-    let chunked = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked {
-        decode_chunked(rest)
-    } else {
-        rest.to_vec()
-    };
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
+    let chunked =
+        headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { decode_chunked(rest) } else { rest.to_vec() };
+    HttpResponse { status, headers, body }
 }
 
 fn decode_chunked(mut data: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
+        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
         let size_text = std::str::from_utf8(&data[..line_end]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
-            .expect("chunk size");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).expect("chunk size");
         data = &data[line_end + 2..];
         if size == 0 {
             return body;

@@ -7,9 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rythmiq_db::{
-    Attempt, Database, DbConfig, DbError, FailOutcome, JobState, MetricsRow, NewJob, TimeRange, Wake,
-};
+use rythmiq_db::{Attempt, Database, DbConfig, DbError, FailOutcome, JobState, MetricsRow, NewJob, TimeRange, Wake};
 use rythmiq_types::{DocumentRun, ErrorKind, ModelKind, OptimisationFlags, PathKind, Stage, StageRecord};
 
 /// Retry delays short enough for tests, long enough that "not claimable yet" is observable:
@@ -90,7 +88,9 @@ pub fn postgres_admin_url() -> Option<String> {
             panic!("RYTHMIQ_REQUIRE_POSTGRES is set but DATABASE_URL is not: the PostgreSQL tests cannot run")
         }
         _ => {
-            eprintln!("SKIPPED: DATABASE_URL is not set; PostgreSQL tests did not run (scripts/lib/postgres.sh sets it)");
+            eprintln!(
+                "SKIPPED: DATABASE_URL is not set; PostgreSQL tests did not run (scripts/lib/postgres.sh sets it)"
+            );
             None
         }
     }
@@ -428,7 +428,8 @@ pub async fn lease_expiry_counts_interruptions_not_attempts(t: &TestDb) {
     for run in 1..=rythmiq_db::MAX_INTERRUPTIONS {
         let mut seen = HashSet::new();
         for _ in 0..2 {
-            let claimed = db.claim("w", short).await.unwrap().unwrap_or_else(|| panic!("run {run}: job not handed out"));
+            let claimed =
+                db.claim("w", short).await.unwrap().unwrap_or_else(|| panic!("run {run}: job not handed out"));
             assert_eq!(claimed.attempt_no, 1, "run {run}: an interruption spent an attempt");
             seen.insert(claimed.id());
             if claimed.id() == good {
@@ -473,7 +474,9 @@ pub async fn retry_with_backoff_then_dead_letter(t: &TestDb) {
             .await
             .unwrap();
         if attempt_no < 3 {
-            let FailOutcome::Retrying { run_after, attempts } = outcome else { panic!("expected a retry: {outcome:?}") };
+            let FailOutcome::Retrying { run_after, attempts } = outcome else {
+                panic!("expected a retry: {outcome:?}")
+            };
             assert_eq!(attempts, attempt_no);
             let ceiling = db.backoff().ceiling(attempt_no);
             let delay = (run_after - before).to_std().unwrap_or_default();
@@ -787,7 +790,10 @@ pub async fn metrics_reads_match_hand_computed_values(t: &TestDb) {
     assert_close(stages.iter().map(|s| s.cpu_seconds_total).sum(), 4.5, "stage sum");
 
     let paths = db.path_distribution(february()).await.unwrap();
-    assert_eq!(paths.iter().map(|p| p.path).collect::<Vec<_>>(), vec![Some(PathKind::Fast), Some(PathKind::Standard), None]);
+    assert_eq!(
+        paths.iter().map(|p| p.path).collect::<Vec<_>>(),
+        vec![Some(PathKind::Fast), Some(PathKind::Standard), None]
+    );
     assert!(paths.iter().all(|p| p.documents == 1));
     assert_close(paths[0].percent_of_documents, 100.0 / 3.0, "fast share");
     assert_close(paths[0].cpu_seconds_per_document, 1.0, "fast cpu");
