@@ -349,7 +349,7 @@ fn hostile_documents_fail_once_with_their_kind_and_the_pipeline_goes_on() {
         let depth = 100_000;
         write(
             "deep.pdf",
-            one_page_pdf(LETTER, &[b"/Deep ".repeat(1), b"[".repeat(depth), b"]".repeat(depth)].concat(), "", &[]),
+            one_page_pdf(LETTER, &[b"/Deep ".to_vec(), b"[".repeat(depth), b"]".repeat(depth)].concat(), "", &[]),
         );
         write("empty_page.pdf", one_page_pdf(LETTER, b"", "", &[]));
         write("sliver_1x1.png", png(1, 1, 1, &[0]));

@@ -170,14 +170,14 @@ mod tests {
     fn an_open_api_off_loopback_is_an_explicit_choice() {
         let open = ApiConfig::default();
         let public: SocketAddr = "0.0.0.0:8000".parse().unwrap();
-        assert_eq!(open.check_exposure("127.0.0.1:8000".parse().unwrap()).unwrap(), false);
-        assert_eq!(open.check_exposure("[::1]:8000".parse().unwrap()).unwrap(), false);
+        assert!(!open.check_exposure("127.0.0.1:8000".parse().unwrap()).unwrap());
+        assert!(!open.check_exposure("[::1]:8000".parse().unwrap()).unwrap());
         let err = open.check_exposure(public).unwrap_err().to_string();
         assert!(err.contains("0.0.0.0:8000") && err.contains("RYTHMIQ_API_TOKEN"), "{err}");
         let chosen = ApiConfig { allow_unauthenticated: true, ..ApiConfig::default() };
-        assert_eq!(chosen.check_exposure(public).unwrap(), true);
+        assert!(chosen.check_exposure(public).unwrap());
         let with_token = ApiConfig { auth_token: Some("t0ken".into()), ..ApiConfig::default() };
-        assert_eq!(with_token.check_exposure(public).unwrap(), false);
+        assert!(!with_token.check_exposure(public).unwrap());
     }
 
     #[test]

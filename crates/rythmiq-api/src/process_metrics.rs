@@ -109,8 +109,7 @@ fn boot_time_seconds() -> Option<u64> {
 }
 
 fn clock_ticks_per_second() -> Option<f64> {
-    // SAFETY: sysconf reads a constant of the C library; no memory is passed.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten()?;
     (hz > 0).then_some(hz as f64)
 }
 

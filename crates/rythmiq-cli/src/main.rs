@@ -462,8 +462,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Resolves to true on SIGTERM or SIGINT (Kubernetes sends SIGTERM, then SIGKILL after the grace period).
 fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // Registered now, not in the task: a SIGTERM that arrives before the task first runs must still be caught.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match term {
             Ok(s) => s,
             Err(err) => {
                 tracing::error!(error = %err, "cannot listen for SIGTERM");
@@ -611,6 +613,7 @@ async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::Sock
     let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
+    let mut shutdown = shutdown_signal();
     let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
     let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
     state.prometheus = Some(handle.clone());
@@ -634,7 +637,6 @@ async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::Sock
     }
     let storage = config.storage_location();
     banner(&config, "worker", probe_addr.map(|a| a.to_string()), &storage).print(logging::format());
-    let mut shutdown = shutdown_signal();
     if drain {
         shutdown = rythmiq_worker::drain_when_idle(db.clone(), shutdown);
     }

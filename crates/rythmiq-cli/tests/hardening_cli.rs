@@ -92,8 +92,7 @@ fn an_open_api_on_a_public_address_must_be_chosen_explicitly() {
             }
         }
     }
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = child.wait().unwrap();
 }
 

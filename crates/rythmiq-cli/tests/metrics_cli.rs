@@ -63,8 +63,7 @@ fn start(data_dir: &std::path::Path, args: &[&str], prefix: &str) -> (Child, Str
 }
 
 fn stop(mut child: Child) {
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let exit = child.wait().unwrap();
     assert!(exit.success(), "did not stop cleanly: {exit:?}");
 }

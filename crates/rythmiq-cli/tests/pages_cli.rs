@@ -97,8 +97,7 @@ fn check_pages_end_to_end(database_url: Option<&str>) {
     let tiff = submit_and_fetch(&addr, "corpus/multipage/pages_fax.tif", "image/tiff");
     assert_eq!(tiff["pages"].as_array().unwrap().len(), 2, "every TIFF page: {tiff}");
     assert!(tiff["text"].as_str().unwrap().contains('\u{c}'));
-    // SAFETY: signals our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     assert!(child.wait().unwrap().success());
 }
 

@@ -216,7 +216,7 @@ pub(crate) async fn enqueue(pool: &PgPool, job: &NewJob) -> Result<Enqueued, DbE
 
 /// The advisory-lock key that serialises bounded enqueues (`enqueue_bounded`): an arbitrary constant, "rythmiq"
 /// in ASCII folded into 63 bits, unlikely to collide with another application's key in the same database.
-const ENQUEUE_GATE_LOCK: i64 = 0x7279_7468_6d69_71;
+const ENQUEUE_GATE_LOCK: i64 = 0x0072_7974_686d_6971;
 
 pub(crate) async fn enqueue_bounded(
     pool: &PgPool,
@@ -651,7 +651,7 @@ pub(crate) async fn path_distribution(pool: &PgPool, range: TimeRange) -> Result
                 count(*)                                         AS documents,
                 (100.0 * count(*) / sum(count(*)) OVER ())::float8 AS percent_of_documents,
                 avg(cpu_seconds)                                 AS cpu_seconds_per_document
-         FROM runs GROUP BY path",
+         FROM runs GROUP BY path ORDER BY path NULLS LAST",
     )
     .bind(range.since)
     .bind(range.until)

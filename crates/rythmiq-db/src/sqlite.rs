@@ -557,7 +557,7 @@ pub(crate) async fn path_distribution(pool: &SqlitePool, range: TimeRange) -> Re
                 count(*)                                     AS documents,
                 100.0 * count(*) / sum(count(*)) OVER ()     AS percent_of_documents,
                 avg(cpu_seconds)                             AS cpu_seconds_per_document
-         FROM runs GROUP BY path",
+         FROM runs GROUP BY path ORDER BY path IS NULL, path",
     )
     .bind(ts(range.since))
     .bind(ts(range.until))

@@ -199,6 +199,7 @@ async fn dashboard_views_return_hand_computed_values() {
     assert_close(paths[2].2, 100.0 / 3.0, "february standard share");
     assert_close(paths[2].3, 3.3, "standard cpu per document");
 
+    #[allow(clippy::type_complexity)]
     let cold: Vec<(chrono::NaiveDate, i64, i64, f64, Option<f64>, Option<f64>)> = sqlx::query_as(
         "SELECT day, documents, cold_starts, cold_start_percent::float8, cold_cpu_seconds_per_document,
                 warm_cpu_seconds_per_document
@@ -245,6 +246,7 @@ async fn dashboard_views_return_hand_computed_values() {
     assert_eq!(burn[2].4, "ok");
 
     sqlx::query("REFRESH MATERIALIZED VIEW cpu_metrics_daily").execute(&mut conn).await.unwrap();
+    #[allow(clippy::type_complexity)]
     let daily: Vec<(chrono::NaiveDate, String, String, i64, f64, f64, Option<f64>)> = sqlx::query_as(
         "SELECT day, stage, path, documents, cpu_seconds_total, cpu_seconds_per_document, wall_seconds_p95
          FROM cpu_metrics_daily WHERE stage IN ('ocr', 'pre_ocr') ORDER BY day, stage, path",

@@ -255,7 +255,7 @@ pub fn skew_and_orientation(mask: &[bool], width: u32, height: u32) -> (f64, u32
     let mut k = 0usize;
     for (i, &m) in mask.iter().enumerate() {
         if m {
-            if k % step == 0 {
+            if k.is_multiple_of(step) {
                 points.push(((i % w) as f32, (i / w) as f32));
             }
             k += 1;

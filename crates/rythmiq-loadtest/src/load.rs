@@ -199,7 +199,8 @@ pub async fn run_load(opts: &LoadOptions, docs: &[PathBuf]) -> anyhow::Result<Lo
     }
     let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     for u in users {
-        outcomes.lock().expect("not poisoned").extend(u.await?);
+        let finished = u.await?;
+        outcomes.lock().expect("not poisoned").extend(finished);
     }
     let duration_secs = start.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -233,6 +233,7 @@ mod tests {
     use super::*;
     use crate::bench::{PathSplit, StageSummary};
 
+    #[allow(clippy::field_reassign_with_default)]
     fn summary() -> BenchSummary {
         let mut stages = BTreeMap::new();
         for stage in Stage::ALL {

@@ -64,7 +64,7 @@ pub fn text_layer_usable(page: &PdfPage) -> bool {
     }
     let garbage = page
         .text_chars()
-        .filter(|c| !c.is_whitespace() && !(c.is_alphanumeric() || ".,;:!?'\"()[]-/&%$#@*+=<>€£".contains(*c)))
+        .filter(|c| !(c.is_whitespace() || c.is_alphanumeric() || ".,;:!?'\"()[]-/&%$#@*+=<>€£".contains(*c)))
         .count();
     n_chars >= MIN_REAL_CHARS && (garbage as f64) <= MAX_GARBAGE_SHARE * n_chars as f64
 }

@@ -4,6 +4,7 @@
 
 use std::os::raw::{c_char, c_float, c_int, c_uchar};
 
+#[allow(clippy::upper_case_acronyms)] // the C API's own name
 pub type BOOL = c_int;
 
 #[repr(C)]

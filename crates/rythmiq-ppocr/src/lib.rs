@@ -263,7 +263,7 @@ impl PpOcrEngine {
         let blocks = if rows.is_empty() {
             Vec::new()
         } else {
-            let bbox = rows.iter().skip(1).fold(rows[0].bbox.clone(), |acc, l| union(&acc, &l.bbox));
+            let bbox = rows.iter().skip(1).fold(rows[0].bbox, |acc, l| union(&acc, &l.bbox));
             vec![Block { bbox, lines: rows }]
         };
         Ok(PpPage { blocks, mean_confidence })
@@ -285,7 +285,7 @@ pub fn working_image(page: &GrayImage) -> (GrayImage, f64) {
 
 fn unscale(b: &BBox, scale: f64) -> BBox {
     if scale == 1.0 {
-        return b.clone();
+        return *b;
     }
     let f = |v: i32| (v as f64 / scale).round() as i32;
     BBox { left: f(b.left), top: f(b.top), right: f(b.right), bottom: f(b.bottom) }

@@ -423,7 +423,8 @@ pub async fn lease_expiry_counts_interruptions_not_attempts(t: &TestDb) {
     let db = &t.db;
     let good = db.enqueue(&NewJob { max_attempts: 1, ..job(1) }).await.unwrap().id;
     let doomed = db.enqueue(&NewJob { max_attempts: 1, ..job(2) }).await.unwrap().id;
-    let short = Duration::from_millis(100);
+    // Long enough that both claims of a run land inside it on a loaded machine; the sleep outlasts it.
+    let short = Duration::from_millis(1000);
     let mut last_good = None;
     for run in 1..=rythmiq_db::MAX_INTERRUPTIONS {
         let mut seen = HashSet::new();
@@ -438,12 +439,12 @@ pub async fn lease_expiry_counts_interruptions_not_attempts(t: &TestDb) {
         }
         assert_eq!(seen, HashSet::from([good, doomed]));
         if run < rythmiq_db::MAX_INTERRUPTIONS {
-            tokio::time::sleep(Duration::from_millis(160)).await;
+            tokio::time::sleep(Duration::from_millis(1200)).await;
         }
     }
     // The good job's last run finishes; the doomed one loses its worker once more.
     db.complete(last_good.unwrap().attempt, "results/good.json", &rows("good")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(160)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(db.claim("w", LEASE).await.unwrap().is_none(), "the interruption allowance is spent");
     let done = db.get_job(good).await.unwrap();
     assert_eq!((done.state, done.attempts), (JobState::Succeeded, 1));
