@@ -90,9 +90,10 @@ pub struct RecognisedLine {
 static RUNTIME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// Loads `libonnxruntime` from `path` once per process. A later call with another path gets the first one's
-/// result (the C API is global).
+/// result (the C API is global). A path that names no file is refused whether or not a runtime is loaded, so a
+/// wrong setting is reported on every engine start, not only on the first.
 fn init_runtime(path: &Path) -> Result<(), PpOcrError> {
-    if RUNTIME.get().is_none() && !path.is_file() {
+    if !path.is_file() {
         return Err(PpOcrError::RuntimeMissing { path: path.to_path_buf() });
     }
     let outcome = RUNTIME.get_or_init(|| {
