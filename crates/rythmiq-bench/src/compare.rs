@@ -196,8 +196,9 @@ pub fn run_compare(opts: &CompareOptions) -> Result<CompareResult, CompareError>
         eprintln!("compare: {} ({shown})", config.label);
         let out = opts.scratch.join(format!("{idx}.json"));
         let status = Command::new(&opts.exe)
+            .arg("bench")
             .args(&config.args)
-            .args(["bench", "--count", &opts.count.to_string(), "--split", opts.split.as_str(), "--corpus"])
+            .args(["--count", &opts.count.to_string(), "--split", opts.split.as_str(), "--corpus"])
             .arg(&opts.corpus)
             .arg("--output")
             .arg(&out)

@@ -7,6 +7,9 @@ use rythmiq_pipeline::{PageSegPolicy, PipelineConfig};
 use rythmiq_types::{EngineKind, ModelKind};
 use serde::{Deserialize, Serialize};
 
+use crate::args::{EngineArg, GlobalArgs, ModelArg, PipelineArgs, StoreArgs};
+use crate::logging::LogFormat;
+
 /// Everything the binary can be told. Each section belongs to the crate that uses it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,73 +34,22 @@ pub struct StorageConfig {
     pub s3: rythmiq_storage::S3Config,
 }
 
-/// The optimisation and routing flags that every command accepts.
-#[derive(Clone, Debug, Default, clap::Args)]
-#[command(next_help_heading = "Configuration (file, then RYTHMIQ_* environment, then these flags)")]
-pub struct Overrides {
-    /// TOML config file (sections as printed by `rythmiq config`).
-    #[arg(long, global = true, env = "RYTHMIQ_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Directory with the OCR models (fast/, best_int/, osd/, SHA256SUMS).
-    #[arg(long, global = true)]
-    pub models_dir: Option<PathBuf>,
-    /// OpenMP threads per OCR engine (the binary restarts itself to apply it).
-    #[arg(long, global = true)]
-    pub ocr_threads: Option<u32>,
-    /// OCR model (default best_int; `best` is an alias of best_int).
-    #[arg(long, global = true, value_parser = ["fast", "best_int", "best"])]
-    pub model: Option<String>,
-    /// OCR engine: tesseract, ppocr or auto (Tesseract, with PP-OCR re-reading its doubtful lines).
-    #[arg(long, global = true)]
-    pub engine: Option<String>,
-    /// The ONNX Runtime library the PP-OCR engine loads (default: where scripts/setup installs it).
-    #[arg(long, global = true)]
-    pub ort_lib: Option<PathBuf>,
-    /// `auto` engine: re-read with PP-OCR the lines whose mean word confidence (0..100) is below this.
-    #[arg(long, global = true)]
-    pub auto_line_confidence: Option<f32>,
-    /// `auto` engine: read the whole page with PP-OCR when Tesseract's mean confidence is below this.
-    #[arg(long, global = true)]
-    pub auto_page_confidence: Option<f32>,
-    /// Pre-resize: cap the longest side of the working image, in pixels.
-    #[arg(long, global = true)]
-    pub max_working_side_px: Option<u32>,
-    /// Skip pre_ocr on the standard path at or above this quality score.
-    #[arg(long, global = true)]
-    pub skip_pre_ocr_above: Option<f64>,
-    /// Serve repeats from the result cache.
-    #[arg(long, global = true)]
-    pub result_cache: Option<bool>,
-    /// Quality score at or above which a document takes the fast path.
-    #[arg(long, global = true)]
-    pub fast_path_threshold: Option<f64>,
-    /// Tesseract page segmentation mode: `auto` (by document shape) or a fixed mode number.
-    #[arg(long, global = true)]
-    pub page_seg_mode: Option<String>,
-    /// Queue and metrics database URL (postgres://...); unset: the embedded SQLite file. Also `DATABASE_URL`.
-    #[arg(long, global = true)]
-    pub database_url: Option<String>,
-    /// Object storage: `s3://bucket/prefix` or a directory. Also `RYTHMIQ_STORAGE`.
-    #[arg(long, global = true)]
-    pub storage: Option<String>,
-    /// Log lines on stderr: `text` (colour only on a terminal without NO_COLOR) or `json` (one object a line).
-    #[arg(long, global = true, env = "RYTHMIQ_LOG_FORMAT")]
-    pub log_format: Option<String>,
-    /// Images with more pixels than this are refused from their header.
-    #[arg(long, global = true)]
-    pub max_image_pixels: Option<u64>,
-    /// Documents (PDF, multi-page TIFF) with more pages than this are refused (`too_many_pages`).
-    #[arg(long, global = true)]
-    pub max_pages: Option<u32>,
-    /// Resolution PDF pages without a usable text layer are rendered at for OCR.
-    #[arg(long, global = true)]
-    pub pdf_dpi: Option<u32>,
+/// The flags a command was given that feed the config. Commands without pipeline or storage flags pass `None`:
+/// their sections still resolve from the file and the environment.
+#[derive(Clone, Copy, Debug)]
+pub struct Overrides<'a> {
+    pub global: &'a GlobalArgs,
+    pub pipeline: Option<&'a PipelineArgs>,
+    pub store: Option<&'a StoreArgs>,
+    /// Refuse to start when the configured OCR model is missing (the commands that load it).
+    pub needs_models: bool,
 }
 
-impl Overrides {
-    /// The flags again, as arguments for a child `rythmiq` (the load test's server): the child resolves the same
-    /// file, environment and flags, so it runs the configuration this process was given.
-    pub fn to_args(&self) -> Vec<String> {
+impl Overrides<'_> {
+    /// The flags again, as arguments for a child `rythmiq serve` (the load test's server): the child resolves the
+    /// same file, environment and flags, so it runs the configuration this process was given. The data directory
+    /// is left out: the child gets a fresh one.
+    pub fn to_args(self) -> Vec<String> {
         let mut args = Vec::new();
         let mut push = |flag: &str, value: Option<String>| {
             if let Some(v) = value {
@@ -105,26 +57,47 @@ impl Overrides {
                 args.push(v);
             }
         };
-        push("--config", self.config.as_ref().map(|p| p.display().to_string()));
-        push("--models-dir", self.models_dir.as_ref().map(|p| p.display().to_string()));
-        push("--ocr-threads", self.ocr_threads.map(|v| v.to_string()));
-        push("--model", self.model.clone());
-        push("--engine", self.engine.clone());
-        push("--ort-lib", self.ort_lib.as_ref().map(|p| p.display().to_string()));
-        push("--auto-line-confidence", self.auto_line_confidence.map(|v| v.to_string()));
-        push("--auto-page-confidence", self.auto_page_confidence.map(|v| v.to_string()));
-        push("--max-working-side-px", self.max_working_side_px.map(|v| v.to_string()));
-        push("--skip-pre-ocr-above", self.skip_pre_ocr_above.map(|v| v.to_string()));
-        push("--result-cache", self.result_cache.map(|v| v.to_string()));
-        push("--fast-path-threshold", self.fast_path_threshold.map(|v| v.to_string()));
-        push("--page-seg-mode", self.page_seg_mode.clone());
-        push("--database-url", self.database_url.clone());
-        push("--storage", self.storage.clone());
-        push("--max-image-pixels", self.max_image_pixels.map(|v| v.to_string()));
-        push("--max-pages", self.max_pages.map(|v| v.to_string()));
-        push("--pdf-dpi", self.pdf_dpi.map(|v| v.to_string()));
-        push("--log-format", self.log_format.clone());
+        push("--config", self.global.config.as_ref().map(|p| p.display().to_string()));
+        if self.global.log_format == LogFormat::Json {
+            push("--log-format", Some("json".into()));
+        }
+        let none = PipelineArgs::default();
+        let p = self.pipeline.unwrap_or(&none);
+        push("--models-dir", p.models_dir.as_ref().map(|p| p.display().to_string()));
+        push("--ocr-threads", p.ocr_threads.map(|v| v.to_string()));
+        push("--model", p.model.map(|m| model_kind(m).as_str().to_string()));
+        push("--engine", p.engine.map(|e| engine_kind(e).as_str().to_string()));
+        push("--ort-lib", p.ort_lib.as_ref().map(|p| p.display().to_string()));
+        push("--auto-line-confidence", p.auto_line_confidence.map(|v| v.to_string()));
+        push("--auto-page-confidence", p.auto_page_confidence.map(|v| v.to_string()));
+        push("--max-working-side-px", p.max_working_side_px.map(|v| v.to_string()));
+        push("--skip-pre-ocr-above", p.skip_pre_ocr_above.map(|v| v.to_string()));
+        push("--result-cache", p.result_cache.map(|v| v.to_string()));
+        push("--fast-path-threshold", p.fast_path_threshold.map(|v| v.to_string()));
+        push("--page-seg-mode", p.page_seg_mode.clone());
+        push("--max-image-pixels", p.max_image_pixels.map(|v| v.to_string()));
+        push("--max-pages", p.max_pages.map(|v| v.to_string()));
+        push("--pdf-dpi", p.pdf_dpi.map(|v| v.to_string()));
+        if let Some(store) = self.store {
+            push("--database-url", store.database_url.clone());
+            push("--storage", store.storage.clone());
+        }
         args
+    }
+}
+
+fn model_kind(m: ModelArg) -> ModelKind {
+    match m {
+        ModelArg::Fast => ModelKind::Fast,
+        ModelArg::BestInt => ModelKind::BestInt,
+    }
+}
+
+fn engine_kind(e: EngineArg) -> EngineKind {
+    match e {
+        EngineArg::Tesseract => EngineKind::Tesseract,
+        EngineArg::Ppocr => EngineKind::Ppocr,
+        EngineArg::Auto => EngineKind::Auto,
     }
 }
 
@@ -157,8 +130,8 @@ fn parse_psm(value: &str) -> anyhow::Result<PageSegPolicy> {
 
 impl Config {
     /// Resolves the effective config: defaults < file < environment < flags, then validates it.
-    pub fn resolve(overrides: &Overrides) -> anyhow::Result<Config> {
-        let mut config = match &overrides.config {
+    pub fn resolve(overrides: Overrides) -> anyhow::Result<Config> {
+        let mut config = match &overrides.global.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
@@ -234,62 +207,72 @@ impl Config {
         if let Some(v) = env_parse("RYTHMIQ_WORKER_CONCURRENCY")? {
             config.worker.concurrency = v;
         }
+        let none = PipelineArgs::default();
+        let flags = overrides.pipeline.unwrap_or(&none);
         let p = &mut config.pipeline;
-        if let Some(v) = &overrides.models_dir {
+        if let Some(v) = &flags.models_dir {
             p.models_dir = v.clone();
         }
-        if let Some(v) = overrides.ocr_threads {
+        if let Some(v) = flags.ocr_threads {
             p.flags.ocr_threads = v;
         }
-        if let Some(v) = &overrides.model {
-            p.flags.model = parse_model(v)?;
+        if let Some(v) = flags.model {
+            p.flags.model = model_kind(v);
         }
-        if let Some(v) = &overrides.engine {
-            p.flags.engine = parse_engine(v)?;
+        if let Some(v) = flags.engine {
+            p.flags.engine = engine_kind(v);
         }
-        if let Some(v) = &overrides.ort_lib {
+        if let Some(v) = &flags.ort_lib {
             p.ort_lib = v.clone();
         }
-        if let Some(v) = overrides.auto_line_confidence {
+        if let Some(v) = flags.auto_line_confidence {
             p.auto_line_confidence = v;
         }
-        if let Some(v) = overrides.auto_page_confidence {
+        if let Some(v) = flags.auto_page_confidence {
             p.auto_page_confidence = Some(v);
         }
-        if let Some(v) = overrides.max_working_side_px {
+        if let Some(v) = flags.max_working_side_px {
             p.flags.max_working_side_px = Some(v);
         }
-        if let Some(v) = overrides.skip_pre_ocr_above {
+        if let Some(v) = flags.skip_pre_ocr_above {
             p.flags.skip_pre_ocr_above = Some(v);
         }
-        if let Some(v) = overrides.result_cache {
+        if let Some(v) = flags.result_cache {
             p.flags.result_cache = v;
         }
-        if let Some(v) = overrides.fast_path_threshold {
+        if let Some(v) = flags.fast_path_threshold {
             p.fast_path_threshold = v;
         }
-        if let Some(v) = overrides.page_seg_mode.clone().or(env_parse("RYTHMIQ_PAGE_SEG_MODE")?) {
+        if let Some(v) = flags.page_seg_mode.clone().or(env_parse("RYTHMIQ_PAGE_SEG_MODE")?) {
             p.page_seg_mode = parse_psm(&v)?;
         }
-        if let Some(v) = overrides.max_image_pixels {
+        if let Some(v) = flags.max_image_pixels {
             p.max_image_pixels = v;
         }
-        if let Some(v) = overrides.max_pages {
+        if let Some(v) = flags.max_pages {
             p.max_pages = v;
         }
-        if let Some(v) = overrides.pdf_dpi {
+        if let Some(v) = flags.pdf_dpi {
             p.pdf_dpi = v;
         }
-        if let Some(v) = &overrides.database_url {
-            config.database.url = Some(v.clone());
-        }
-        if let Some(v) = &overrides.storage {
-            config.storage.location = Some(v.clone());
+        if let Some(store) = overrides.store {
+            if let Some(v) = &store.data_dir {
+                config.data_dir = Some(v.clone());
+            }
+            if let Some(v) = &store.database_url {
+                config.database.url = Some(v.clone());
+            }
+            if let Some(v) = &store.storage {
+                config.storage.location = Some(v.clone());
+            }
         }
         let p = &mut config.pipeline;
         p.models_dir = locate_models(&p.models_dir);
         p.ort_lib = locate_beside_checkout(&p.ort_lib);
-        p.validate()?;
+        p.validate_settings()?;
+        if overrides.needs_models {
+            p.check_models()?;
+        }
         config.worker.validate().map_err(|e| anyhow::anyhow!(e))?;
         config.api.validate()?;
         // The embedded database lives in the data directory unless a path was configured.

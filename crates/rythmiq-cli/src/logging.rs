@@ -11,20 +11,13 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 
 /// How log lines are written to stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable; colour only on a terminal without NO_COLOR.
+    #[default]
     Text,
+    /// One JSON object a line.
     Json,
-}
-
-impl LogFormat {
-    pub fn parse(name: Option<&str>) -> anyhow::Result<LogFormat> {
-        match name.map(str::trim) {
-            None | Some("") | Some("text") => Ok(LogFormat::Text),
-            Some("json") => Ok(LogFormat::Json),
-            Some(other) => anyhow::bail!("log format {other:?}: expected text or json"),
-        }
-    }
 }
 
 /// Whether colours may be used: stderr is a terminal and `NO_COLOR` is unset or empty.
@@ -197,13 +190,6 @@ mod tests {
         assert!(colour_allowed(Some(std::ffi::OsStr::new("")), true));
         assert!(!colour_allowed(Some(std::ffi::OsStr::new("1")), true));
         assert!(!colour_allowed(None, false));
-    }
-
-    #[test]
-    fn formats_parse() {
-        assert_eq!(LogFormat::parse(None).unwrap(), LogFormat::Text);
-        assert_eq!(LogFormat::parse(Some("json")).unwrap(), LogFormat::Json);
-        assert!(LogFormat::parse(Some("xml")).is_err());
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn bench_writes_the_documented_keys_and_counts_errors_by_kind() {
 #[test]
 fn ocr_threads_reach_openmp_through_the_restart() {
     let out = rythmiq()
-        .args(["--ocr-threads", "3", "config"])
+        .args(["config"])
+        .env("RYTHMIQ_OCR_THREADS", "3")
         .env_remove("OMP_THREAD_LIMIT")
         .env_remove("OMP_WAIT_POLICY")
         .output()
@@ -99,12 +100,12 @@ fn ocr_threads_reach_openmp_through_the_restart() {
 
 #[test]
 fn invalid_config_is_refused_with_a_clear_message() {
-    let out = rythmiq().args(["--fast-path-threshold", "1.5", "config"]).output().unwrap();
+    let out = rythmiq().args(["config"]).env("RYTHMIQ_FAST_PATH_THRESHOLD", "1.5").output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("fast_path_threshold must be within 0..=1"), "{stderr}");
     // Clap refuses an unknown model and lists the choices.
-    let out = rythmiq().args(["--model", "huge", "config"]).output().unwrap();
+    let out = rythmiq().args(["ocr", "--model", "huge", "corpus/tess_phototest.tif"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid value 'huge'") && stderr.contains("best_int"), "{stderr}");

@@ -21,11 +21,11 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
         .env_remove("RYTHMIQ_REEXECED")
         .env_remove("DATABASE_URL")
         .env_remove("RYTHMIQ_STORAGE")
-        // A non-default global flag: the server the load test starts must run with it.
+        // A non-default pipeline flag: the server the load test starts must run with it.
         .args([
+            "loadtest",
             "--max-working-side-px",
             "2999",
-            "loadtest",
             "--users",
             "3",
             "--docs-per-user",

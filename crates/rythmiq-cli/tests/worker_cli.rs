@@ -1,23 +1,13 @@
 //! `rythmiq enqueue` and `rythmiq worker` as processes on the embedded database: a drained queue, and SIGTERM
 //! in the middle of a job (the job in flight finishes inside the grace period, the process exits cleanly).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn rythmiq(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
-    cmd.current_dir(repo_root())
-        .env_remove("RYTHMIQ_REEXECED")
-        .env_remove("DATABASE_URL")
-        .env_remove("RYTHMIQ_STORAGE")
-        .env("RYTHMIQ_DATA_DIR", data_dir);
-    cmd
-}
+use support::{repo_root, rythmiq};
 
 fn job_states(data_dir: &Path) -> Vec<(String, String)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -45,8 +35,10 @@ fn enqueue(data_dir: &Path, files: &[&str]) {
     }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ids: Vec<String> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("job_id\tstatus\tfile"), "a header names the columns: {stdout}");
+    let ids: Vec<String> = lines.map(|l| l.split('\t').next().unwrap().to_string()).collect();
     assert_eq!(ids.len(), files.len());
     std::fs::write(data_dir.join("ids.txt"), ids.join("\n")).unwrap();
 }

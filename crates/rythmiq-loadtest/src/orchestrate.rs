@@ -34,7 +34,8 @@ pub struct LoadTestPlan {
     pub error_rate_limit: f64,
     /// The `rythmiq` binary to start as the server.
     pub server_exe: PathBuf,
-    /// The global flags of the loadtest command (pipeline flags, `--config`), given to the server before `serve`.
+    /// The loadtest command's pipeline, database and storage flags and `--config`, given to the server after
+    /// `serve`.
     pub server_args: Vec<String>,
 }
 
@@ -48,10 +49,10 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    pub fn start(exe: &std::path::Path, global_args: &[String], data_dir: PathBuf) -> anyhow::Result<LocalServer> {
+    pub fn start(exe: &std::path::Path, server_args: &[String], data_dir: PathBuf) -> anyhow::Result<LocalServer> {
         let mut child = Command::new(exe)
-            .args(global_args)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(server_args)
             .env("RYTHMIQ_DATA_DIR", &data_dir)
             .env_remove("RYTHMIQ_REEXECED")
             .stderr(Stdio::piped())

@@ -99,7 +99,14 @@ pub struct ConfigError(pub String);
 
 impl PipelineConfig {
     /// Checks every field's range; the pipeline only ever sees a validated config.
+    /// [`Self::validate_settings`], then [`Self::check_models`]: everything a pipeline needs to start.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_settings()?;
+        self.check_models()
+    }
+
+    /// The settings are in range (what a command that never loads a model checks).
+    pub fn validate_settings(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.to_string()));
         if !(0.0..=1.0).contains(&self.fast_path_threshold) {
             return err("fast_path_threshold must be within 0..=1");
@@ -140,6 +147,11 @@ impl PipelineConfig {
         if self.auto_page_confidence.is_some_and(|c| !(0.0..=100.0).contains(&c)) {
             return err("auto_page_confidence must be within 0..=100");
         }
+        Ok(())
+    }
+
+    /// The configured OCR model is where the config says.
+    pub fn check_models(&self) -> Result<(), ConfigError> {
         let model_file = self.models_dir.join(self.flags.model.as_str()).join("eng.traineddata");
         if !model_file.is_file() {
             return Err(ConfigError(format!(

@@ -126,6 +126,22 @@ pub fn helpers_possible(configured_ocr_threads: u32) -> bool {
     configured_ocr_threads > 1 || omp_limit_allows_helpers(std::env::var("OMP_THREAD_LIMIT").ok().as_deref())
 }
 
+/// The `OMP_THREAD_LIMIT` this process started with (`unset` when none), when it is not the configured OCR threads:
+/// OpenMP then runs Tesseract on that many threads (unset: every core), whatever the config says, because libgomp
+/// reads the limit once at start-up and Tesseract's parallel regions name their own thread counts. The `rythmiq`
+/// binary restarts itself so the two agree; a program embedding the pipeline must set the variable before it starts.
+pub fn omp_limit_mismatch(configured_ocr_threads: u32) -> Option<String> {
+    limit_mismatch(std::env::var("OMP_THREAD_LIMIT").ok().as_deref(), configured_ocr_threads)
+}
+
+fn limit_mismatch(limit: Option<&str>, configured: u32) -> Option<String> {
+    match limit.map(|v| (v, v.trim().parse::<u32>().ok())) {
+        Some((_, Some(n))) if n == configured => None,
+        Some((v, _)) => Some(v.to_string()),
+        None => Some("unset".to_string()),
+    }
+}
+
 fn omp_limit_allows_helpers(limit: Option<&str>) -> bool {
     limit.and_then(|v| v.trim().parse::<u32>().ok()).is_none_or(|n| n > 1)
 }
@@ -189,6 +205,14 @@ mod tests {
             }
         }
         std::hint::black_box(x)
+    }
+
+    #[test]
+    fn a_limit_other_than_the_configured_threads_is_reported() {
+        assert_eq!(limit_mismatch(Some("2"), 2), None);
+        assert_eq!(limit_mismatch(Some("1"), 2).as_deref(), Some("1"));
+        assert_eq!(limit_mismatch(None, 1).as_deref(), Some("unset"), "unset: OpenMP uses every core");
+        assert_eq!(limit_mismatch(Some("lots"), 1).as_deref(), Some("lots"));
     }
 
     #[test]

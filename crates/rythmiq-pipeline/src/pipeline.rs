@@ -56,6 +56,17 @@ impl Pipeline {
             .enable_all()
             .build()
             .map_err(|e| ConfigError(format!("cannot start the I/O runtime: {e}")))?;
+        if let Some(limit) = crate::cpu::omp_limit_mismatch(config.flags.ocr_threads) {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    ocr_threads = config.flags.ocr_threads,
+                    omp_thread_limit = %limit,
+                    "OMP_THREAD_LIMIT is not the configured OCR threads, so OpenMP does not follow the config (set it \
+                     before the process starts, as the rythmiq binary does); the stage clock counts helper threads"
+                );
+            });
+        }
         // OpenMP threads only exist when Tesseract may use more than one.
         let clock = StageClock::for_current_thread(crate::cpu::helpers_possible(config.flags.ocr_threads));
         Ok(Pipeline {

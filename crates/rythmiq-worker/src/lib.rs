@@ -8,13 +8,18 @@
 //!
 //! Invariant: the worker never touches SQL or a storage backend directly: the queue is `rythmiq_db::Database`,
 //! storage comes from a factory the binary provides.
+//!
+//! Seam: a slot sees the queue through [`JobQueue`] and the pipeline through [`JobProcessor`]; [`run_workers`]
+//! wires in the database and the OCR pipeline, [`run_pool`] takes any of each (the tests script a processor).
 
 mod config;
 mod drain;
 mod pool;
+mod seam;
 pub mod telemetry;
 
 pub use config::WorkerConfig;
 pub use drain::drain_when_idle;
-pub use pool::{run_workers, StoreFactory, WorkerSummary};
+pub use pool::{run_pool, run_workers, WorkerSummary};
+pub use seam::{pipeline_processors, JobProcessor, JobQueue, ProcessorFactory, StoreFactory};
 pub use telemetry::{describe_metrics, LATENCY_BUCKETS_SECS, STAGE_CPU_BUCKETS_SECS};

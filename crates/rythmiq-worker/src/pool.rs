@@ -1,4 +1,5 @@
-//! N slots, each an async task that claims jobs and a dedicated OS thread that owns one pipeline.
+//! N slots, each an async task that claims jobs and a dedicated OS thread that owns one processor (in production
+//! an OCR pipeline; see `seam.rs`).
 //!
 //! Why a thread per slot: a Tesseract engine is used by one thread at a time and is expensive to load, so each
 //! slot keeps its own warm; the thread's unique name is what the CPU clock attributes helper threads by.
@@ -8,17 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rythmiq_db::{Attempt, ClaimedJob, Database, DbError, FailOutcome, MetricsRow};
-use rythmiq_pipeline::{cpu::name_current_thread, Pipeline, PipelineConfig, Processed};
-use rythmiq_storage::ObjectStore;
+use rythmiq_pipeline::{cpu::name_current_thread, PipelineConfig, Processed};
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
 use crate::config::WorkerConfig;
+use crate::seam::{pipeline_processors, JobQueue, ProcessorFactory, StoreFactory};
 use crate::telemetry;
-
-/// Builds the object store a pipeline thread uses. Called once on each pipeline thread, so every thread gets
-/// its own client bound to its own runtime.
-pub type StoreFactory = Arc<dyn Fn() -> Result<Arc<dyn ObjectStore>, String> + Send + Sync>;
 
 /// What the pool did before it stopped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,6 +27,8 @@ pub struct WorkerSummary {
     pub released: u64,
     /// Finished, but the lease had been taken over: the outcome was dropped (the new attempt owns the job).
     pub stale: u64,
+    /// Jobs whose heartbeat found the lease taken over while they ran.
+    pub leases_lost: u64,
 }
 
 #[derive(Default)]
@@ -39,19 +38,18 @@ struct Counters {
     dead_lettered: AtomicU64,
     released: AtomicU64,
     stale: AtomicU64,
+    leases_lost: AtomicU64,
 }
 
 struct Request {
-    document_id: String,
-    input_key: String,
+    job: ClaimedJob,
     reply: oneshot::Sender<Processed>,
 }
 
-/// Starts the pipeline thread of slot `idx`; returns its request channel once the pipeline is built.
-fn spawn_pipeline_thread(
+/// Starts the processing thread of slot `idx`; returns its request channel once the processor is built.
+fn spawn_processor_thread(
     idx: usize,
-    config: PipelineConfig,
-    stores: StoreFactory,
+    processors: ProcessorFactory,
 ) -> Result<std::sync::mpsc::Sender<Request>, String> {
     let (tx, rx) = std::sync::mpsc::channel::<Request>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -61,9 +59,7 @@ fn spawn_pipeline_thread(
         .spawn(move || {
             // The name must be unique per pipeline: helper threads inherit it and are attributed by it.
             let _ = name_current_thread(&name);
-            let built =
-                stores().and_then(|store| Pipeline::new(config, store.clone(), store).map_err(|e| e.to_string()));
-            let mut pipeline = match built {
+            let mut processor = match processors() {
                 Ok(p) => {
                     let _ = ready_tx.send(Ok(()));
                     p
@@ -75,7 +71,7 @@ fn spawn_pipeline_thread(
             };
             // Ends when every sender is dropped (the slot stopped).
             for req in rx {
-                let processed = pipeline.process(&req.document_id, &req.input_key);
+                let processed = processor.process(&req.job);
                 let _ = req.reply.send(processed);
             }
         })
@@ -84,11 +80,22 @@ fn spawn_pipeline_thread(
     Ok(tx)
 }
 
-/// Runs the worker pool until `shutdown` turns true, then drains within the grace period and returns.
+/// Runs the worker pool on the OCR pipeline until `shutdown` turns true, then drains within the grace period and
+/// returns.
 pub async fn run_workers(
     db: Database,
     pipeline: PipelineConfig,
     stores: StoreFactory,
+    config: WorkerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<WorkerSummary, String> {
+    run_pool(db, pipeline_processors(pipeline, stores), config, shutdown).await
+}
+
+/// [`run_workers`] with the queue and the processors given: the seam the pool's tests use.
+pub async fn run_pool<Q: JobQueue>(
+    queue: Q,
+    processors: ProcessorFactory,
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Result<WorkerSummary, String> {
@@ -98,10 +105,10 @@ pub async fn run_workers(
     let counters = Arc::new(Counters::default());
     let mut slots = Vec::with_capacity(n);
     for idx in 0..n {
-        let tx = spawn_pipeline_thread(idx, pipeline.clone(), stores.clone())?;
+        let tx = spawn_processor_thread(idx, processors.clone())?;
         let slot = Slot {
             worker_id: format!("{prefix}-{idx}"),
-            db: db.clone(),
+            queue: queue.clone(),
             tx,
             config: config.clone(),
             shutdown: shutdown.clone(),
@@ -120,12 +127,13 @@ pub async fn run_workers(
         dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
         released: c.released.load(Ordering::Relaxed),
         stale: c.stale.load(Ordering::Relaxed),
+        leases_lost: c.leases_lost.load(Ordering::Relaxed),
     })
 }
 
-struct Slot {
+struct Slot<Q> {
     worker_id: String,
-    db: Database,
+    queue: Q,
     tx: std::sync::mpsc::Sender<Request>,
     config: WorkerConfig,
     shutdown: watch::Receiver<bool>,
@@ -138,7 +146,7 @@ enum Finished {
     Abandoned,
 }
 
-impl Slot {
+impl<Q: JobQueue> Slot<Q> {
     async fn run(mut self) {
         let lease = WorkerConfig::secs(self.config.lease_secs);
         let poll = WorkerConfig::secs(self.config.poll_secs);
@@ -146,11 +154,11 @@ impl Slot {
             if *self.shutdown.borrow() {
                 break;
             }
-            let job = match self.db.claim(&self.worker_id, lease).await {
+            let job = match self.queue.claim(&self.worker_id, lease).await {
                 Ok(Some(job)) => job,
                 Ok(None) => {
                     tokio::select! {
-                        _ = self.db.wait_for_work(poll) => {}
+                        _ = self.queue.wait_for_work(poll) => {}
                         _ = self.shutdown.changed() => {}
                     }
                     continue;
@@ -181,13 +189,12 @@ impl Slot {
     }
 
     async fn run_job(&mut self, job: ClaimedJob) -> Finished {
-        let job_id = job.id().to_string();
         let (reply_tx, mut reply_rx) = oneshot::channel();
-        let request = Request { document_id: job_id.clone(), input_key: job.input_key.clone(), reply: reply_tx };
+        let request = Request { job: job.clone(), reply: reply_tx };
         if self.tx.send(request).is_err() {
             // The pipeline thread is gone (it cannot panic past catch_unwind, so this is a bug): give the job back.
             tracing::error!("pipeline thread gone; releasing the job");
-            let _ = self.db.release(job.attempt).await;
+            let _ = self.queue.release(job.attempt).await;
             return Finished::Abandoned;
         }
         let lease = WorkerConfig::secs(self.config.lease_secs);
@@ -207,16 +214,17 @@ impl Slot {
                 processed = &mut reply_rx => match processed {
                     Ok(p) => break p,
                     Err(_) => {
-                        let _ = self.db.release(job.attempt).await;
+                        let _ = self.queue.release(job.attempt).await;
                         return Finished::Abandoned;
                     }
                 },
-                _ = heartbeat.tick() => match self.db.heartbeat(job.attempt, lease).await {
+                _ = heartbeat.tick() => match self.queue.heartbeat(job.attempt, lease).await {
                     Ok(true) => {}
                     Ok(false) => {
                         // Another worker owns the job now; its completion wins, ours will be refused by the token.
                         if !lease_lost {
                             tracing::warn!("lease lost while processing");
+                            self.counters.leases_lost.fetch_add(1, Ordering::Relaxed);
                         }
                         lease_lost = true;
                     }
@@ -229,7 +237,7 @@ impl Slot {
                 }
                 _ = grace => {
                     tracing::warn!("grace period over: releasing the job to the queue");
-                    match self.db.release(job.attempt).await {
+                    match self.queue.release(job.attempt).await {
                         Ok(()) => { self.counters.released.fetch_add(1, Ordering::Relaxed); }
                         Err(err) => tracing::warn!(error = %rythmiq_types::ErrorChain(&err), "release failed; the lease will expire instead"),
                     }
@@ -251,10 +259,10 @@ impl Slot {
         let mut delay = Duration::from_millis(200);
         loop {
             let outcome = match (&run.error, &run.result_key) {
-                (None, Some(key)) => self.db.complete(attempt, key, &rows).await.map(|()| None),
-                (Some((kind, message)), _) => self.db.fail(attempt, *kind, message, &rows).await.map(Some),
+                (None, Some(key)) => self.queue.complete(attempt, key, &rows).await.map(|()| None),
+                (Some((kind, message)), _) => self.queue.fail(attempt, *kind, message, &rows).await.map(Some),
                 (None, None) => self
-                    .db
+                    .queue
                     .fail(attempt, rythmiq_types::ErrorKind::Internal, "finished without a result key", &rows)
                     .await
                     .map(Some),
