@@ -58,7 +58,13 @@ fn config_report_migrate_and_plan_run_without_models() {
         .output()
         .unwrap());
     assert!(out.with_extension("md").is_file());
-    ok(&without_models().args(["plan", "--bench"]).arg(fixtures().join("bench_real_30docs.json")).output().unwrap());
+    let plan = ok(&without_models()
+        .args(["plan", "--json", "--bench"])
+        .arg(fixtures().join("bench_real_30docs.json"))
+        .output()
+        .unwrap());
+    let plan: serde_json::Value = serde_json::from_str(&plan).expect("plan --json prints one JSON document");
+    assert!(plan["cores_for_design"].as_u64().unwrap() >= 1, "{plan}");
     // A command that loads the model refuses at once, naming it.
     let ocr = without_models().args(["ocr", "corpus/tess_phototest.tif"]).output().unwrap();
     assert!(!ocr.status.success());
