@@ -6,7 +6,7 @@
 //! threads, or no wait policy is set, the binary restarts itself with them set. The policy defaults to PASSIVE:
 //! with `--ocr-threads 2` an ACTIVE (spinning) idle OpenMP thread burns CPU between parallel regions that no stage
 //! asked for (docs/tuning.md has both measured). A policy the operator set is kept. Library users that embed the
-//! pipeline without this restart still measure correctly: the stage clock scans for helper threads whenever the
+//! pipeline without this restart still measure correctly: the stage clock scans for OpenMP threads whenever the
 //! config or the environment allows them (`rythmiq_pipeline::cpu::helpers_possible`).
 
 use std::os::unix::process::CommandExt;

@@ -63,7 +63,7 @@ impl Pipeline {
                     ocr_threads = config.flags.ocr_threads,
                     omp_thread_limit = %limit,
                     "OMP_THREAD_LIMIT is not the configured OCR threads, so OpenMP does not follow the config (set it \
-                     before the process starts, as the rythmiq binary does); the stage clock counts helper threads"
+                     before the process starts, as the rythmiq binary does); the stage clock counts the OpenMP threads"
                 );
             });
         }
