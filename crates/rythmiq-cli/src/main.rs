@@ -401,13 +401,10 @@ fn report(
             db.migrate().await?;
             let now = chrono::Utc::now();
             let usage = db.monthly_usage(now, Some(budget)).await?;
-            let days_elapsed = (now - usage.month_start.and_hms_opt(0, 0, 0).expect("midnight").and_utc()).num_seconds()
-                as f64
-                / 86_400.0;
             anyhow::Ok(MonthlyUsage {
                 cpu_hours_used: usage.cpu_hours_used,
                 documents: usage.documents.max(0) as u64,
-                days_elapsed,
+                days_elapsed: usage.days_elapsed,
             })
         })?)
     } else {
@@ -493,12 +490,10 @@ fn store_factory(config: &Config) -> rythmiq_worker::StoreFactory {
     })
 }
 
-/// The fingerprint of the output-affecting config, as jobs record it (part of the idempotency key).
+/// The fingerprint of the output-affecting config, from which intake derives every job's keys (the one function
+/// the workers' pipelines verify jobs against).
 fn config_hash(config: &Config) -> anyhow::Result<String> {
-    // The same checked hash the engine records in every result, so job keys and result keys agree.
-    let model_sha =
-        rythmiq_ocr::verify_model(&config.pipeline.models_dir, config.pipeline.flags.model.as_str(), "eng")?;
-    Ok(config.pipeline.output_fingerprint(&model_sha))
+    Ok(config.pipeline.fingerprint()?)
 }
 
 fn ocr(config: Config, files: Vec<PathBuf>, format: OcrFormat, pages: Option<String>) -> anyhow::Result<()> {
@@ -529,16 +524,19 @@ async fn enqueue(config: Config, files: Vec<PathBuf>, priority: i32) -> anyhow::
     let mut refused = 0usize;
     for file in &files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        // The same intake as the API and `rythmiq ocr`: what the API refuses is not queued from here either.
-        if let Err(err) = rythmiq_types::intake::validate(&bytes) {
-            eprintln!("{}: refused: {err}", file.display());
-            refused += 1;
-            continue;
-        }
-        let sha = rythmiq_types::sha256_hex(&bytes);
-        let key = format!("inputs/{sha}");
-        store.put(&key, bytes, "application/octet-stream").await?;
-        let mut job = rythmiq_db::NewJob::new(key, sha, config_hash.clone());
+        // The same intake as the API: what the API refuses is not queued from here either, and what it accepts gets
+        // the same keys and the same input key.
+        let admitted = match rythmiq_types::intake::admit(&bytes, &config_hash) {
+            Ok(admitted) => admitted,
+            Err(err) => {
+                eprintln!("{}: refused: {err}", file.display());
+                refused += 1;
+                continue;
+            }
+        };
+        let key = admitted.keys.input_key(&config.api.input_prefix);
+        store.put(&key, bytes, admitted.format.content_type()).await?;
+        let mut job = rythmiq_db::NewJob::new(key, admitted.keys);
         job.priority = priority;
         let queued = db.enqueue(&job).await?;
         println!("{}\t{}\t{}", queued.id, if queued.created { "queued" } else { "duplicate" }, file.display());
@@ -569,17 +567,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let location = config.storage_location();
-    let uri = rythmiq_storage::StoreUri::parse(&location)?;
-    let s3_bucket = match &uri {
-        rythmiq_storage::StoreUri::S3 { bucket, .. } => Some(bucket.clone()),
-        _ => None,
-    };
-    let store = uri.open(&config.storage.s3)?;
+    let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
     let store_description = store.describe();
     let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
     state.prometheus = Some(handle);
-    state.s3_bucket = s3_bucket;
     let ready = state.ready.clone();
     let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.api.listen_addr)

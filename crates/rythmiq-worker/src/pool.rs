@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rythmiq_db::{Attempt, ClaimedJob, Database, DbError, FailOutcome, MetricsRow};
+use rythmiq_db::{Attempt, ClaimedJob, Database, DbError, FailOutcome, JobKeys, MetricsRow};
 use rythmiq_pipeline::{cpu::name_current_thread, Pipeline, PipelineConfig, Processed};
 use rythmiq_storage::ObjectStore;
 use tokio::sync::{oneshot, watch};
@@ -44,6 +44,8 @@ struct Counters {
 struct Request {
     document_id: String,
     input_key: String,
+    /// What intake decided (the job row's keys): the pipeline verifies them and uses them as they are.
+    keys: JobKeys,
     reply: oneshot::Sender<Processed>,
 }
 
@@ -63,8 +65,11 @@ fn spawn_pipeline_thread(
             let _ = name_current_thread(&name);
             let built =
                 stores().and_then(|store| Pipeline::new(config, store.clone(), store).map_err(|e| e.to_string()));
+            // The fingerprint of this worker's own config, which every job's must equal (README: config_mismatch).
+            let built = built.and_then(|mut p| p.fingerprint().map(|fp| (p, fp)).map_err(|e| e.to_string()));
             let mut pipeline = match built {
-                Ok(p) => {
+                Ok((p, fingerprint)) => {
+                    tracing::info!(slot = idx, config_fingerprint = %fingerprint, "pipeline ready");
                     let _ = ready_tx.send(Ok(()));
                     p
                 }
@@ -75,7 +80,7 @@ fn spawn_pipeline_thread(
             };
             // Ends when every sender is dropped (the slot stopped).
             for req in rx {
-                let processed = pipeline.process(&req.document_id, &req.input_key);
+                let processed = pipeline.process_job(&req.document_id, &req.input_key, &req.keys);
                 let _ = req.reply.send(processed);
             }
         })
@@ -183,7 +188,12 @@ impl Slot {
     async fn run_job(&mut self, job: ClaimedJob) -> Finished {
         let job_id = job.id().to_string();
         let (reply_tx, mut reply_rx) = oneshot::channel();
-        let request = Request { document_id: job_id.clone(), input_key: job.input_key.clone(), reply: reply_tx };
+        let request = Request {
+            document_id: job_id.clone(),
+            input_key: job.input_key.clone(),
+            keys: job.keys.clone(),
+            reply: reply_tx,
+        };
         if self.tx.send(request).is_err() {
             // The pipeline thread is gone (it cannot panic past catch_unwind, so this is a bug): give the job back.
             tracing::error!("pipeline thread gone; releasing the job");
