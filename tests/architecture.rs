@@ -2,7 +2,9 @@
 //! `unsafe` block that breaks it fails the suite instead of quietly going stale in the document:
 //! - the report and the load generator build without the OCR engine, the pipeline, the bench or the S3 SDK;
 //! - the measurement crate depends on nothing of ours but the types;
-//! - only `rythmiq-ocr` contains `unsafe`.
+//! - only `rythmiq-ocr` contains `unsafe`;
+//! - only `rythmiq-db` speaks SQL: no other crate depends on sqlx (tests may, to create databases), and no other
+//!   crate's code holds an SQL statement or a `.sql` file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -145,4 +147,59 @@ fn only_the_ocr_crate_has_unsafe() {
         .collect();
     assert!(files.len() > 50, "found only {} Rust files: wrong root?", files.len());
     assert!(offenders.is_empty(), "`unsafe` outside rythmiq-ocr:\n{}", offenders.join("\n"));
+}
+
+/// Whether a line of Rust holds what reads as an SQL statement (upper-case keywords, as this codebase writes SQL).
+fn has_sql_statement(line: &str) -> bool {
+    let update_set = line.find("UPDATE ").is_some_and(|at| line[at..].contains(" SET "));
+    let select_from = line.find("SELECT ").is_some_and(|at| line[at..].contains(" FROM "));
+    ["INSERT INTO ", "DELETE FROM ", "CREATE TABLE ", "ALTER TABLE ", "CREATE VIEW "].iter().any(|k| line.contains(k))
+        || update_set
+        || select_from
+}
+
+#[test]
+fn only_the_db_crate_speaks_sql() {
+    assert!(has_sql_statement(r#"    sqlx::query("SELECT id FROM jobs WHERE id = $1")"#));
+    assert!(has_sql_statement(r#"        "UPDATE jobs SET status = 'dead'","#));
+    assert!(!has_sql_statement("    /// Select the jobs from the queue, then update them."));
+    // No crate of ours but rythmiq-db links sqlx as a normal dependency.
+    let graph = normal_dependency_graph();
+    let linking: Vec<&String> = graph
+        .iter()
+        .filter(|(name, deps)| name.starts_with("rythmiq") && deps.iter().any(|d| d == "sqlx"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(linking, ["rythmiq-db"], "only rythmiq-db may depend on sqlx (outside dev-dependencies)");
+    // No SQL in any other crate's code (its own test modules, at the end of a file after #[cfg(test)], aside).
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    let db = root().join("crates/rythmiq-db");
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(&db) && f.components().any(|c| c.as_os_str() == "src"))
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("reading a source file");
+            text.lines()
+                .take_while(|l| l.trim() != "#[cfg(test)]")
+                .enumerate()
+                .filter(|(_, l)| has_sql_statement(l))
+                .map(|(i, l)| format!("{}:{}: {}", f.display(), i + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(offenders.is_empty(), "SQL outside rythmiq-db:\n{}", offenders.join("\n"));
+    let mut sql_files = Vec::new();
+    let mut todo = vec![root().join("crates")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "sql") && !path.starts_with(&db) {
+                sql_files.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(sql_files.is_empty(), ".sql files outside rythmiq-db and migrations/: {sql_files:?}");
 }

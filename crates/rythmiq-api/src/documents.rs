@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use rythmiq_db::{DbError, JobId, JobState, JobStatus, NewJob};
-use rythmiq_storage::{StorageError, StoreUri};
+use rythmiq_storage::{StorageError, UriKeyError};
+use rythmiq_types::{intake, ErrorKind};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::sniff::{self, BodyKind};
 use crate::{multipart, telemetry, ApiConfig, ApiError, AppState};
@@ -134,24 +134,30 @@ pub(crate) async fn submit(
         return Err(ApiError::EmptyBody);
     }
 
-    // Hashing 50 MiB is ~0.1 s of CPU: off the async workers, so other requests keep being answered meanwhile.
-    let (document, sniffed_opt, content_sha256) = tokio::task::spawn_blocking(move || {
-        let sniffed_opt = sniff::sniff(&document);
-        let sha = hex::encode(Sha256::digest(&document));
-        (document, sniffed_opt, sha)
+    // The shared intake (`rythmiq_types::intake::admit`, as `rythmiq enqueue`): sniff, hash and the job's keys,
+    // decided here once. Hashing 50 MiB is ~0.1 s of CPU: off the async workers, so other requests keep being
+    // answered meanwhile.
+    let fingerprint = state.config_hash.clone();
+    let (document, admitted) = tokio::task::spawn_blocking(move || {
+        let admitted = intake::admit(&document, &fingerprint);
+        (document, admitted)
     })
     .await
     .map_err(|err| {
         tracing::error!(error = %err, "hashing task failed");
         ApiError::Internal
     })?;
-    let format = sniffed_opt.ok_or(ApiError::UnsupportedFormat)?;
+    let admitted = admitted.map_err(|err| match err.kind {
+        ErrorKind::EmptyInput => ApiError::EmptyBody,
+        _ => ApiError::UnsupportedFormat,
+    })?;
+    let format = admitted.format;
 
     let input_key = match existing_key_opt {
         Some(key) => key,
         None => {
             // Content-addressed, so a re-submission rewrites identical bytes under the same key: idempotent.
-            let key = format!("{}{content_sha256}", config.input_prefix);
+            let key = admitted.keys.input_key(&config.input_prefix);
             state
                 .store
                 .put(&key, document, format.content_type())
@@ -161,7 +167,7 @@ pub(crate) async fn submit(
         }
     };
 
-    let job = NewJob::new(input_key, content_sha256, state.config_hash.clone());
+    let job = NewJob::new(input_key, admitted.keys);
     // The check above keeps a refused client from uploading; this one is the limit itself, atomic in the
     // database, so simultaneous submissions cannot all pass the check and overfill the queue. (A refused
     // document's bytes stay stored under their content hash: a retry reuses them.)
@@ -237,29 +243,18 @@ async fn read_body(mut body: Body, config: &ApiConfig) -> Result<Vec<u8>, ApiErr
     Ok(bytes)
 }
 
-/// The store key of the object an `s3_uri` names: it must be in the configured bucket, and under the store's
-/// prefix when the store sits under one (`s3://bucket/prod` serves `s3://bucket/prod/in/a.jpg` as `in/a.jpg`).
+/// The store key of the object an `s3_uri` names: the store answers (`ObjectStore::key_of_uri`). It must be in
+/// the store's bucket, and under its prefix when it sits under one (`s3://bucket/prod` serves
+/// `s3://bucket/prod/in/a.jpg` as `in/a.jpg`); a store that is no bucket refuses them all.
 fn s3_submission_key(state: &AppState, uri: &str) -> Result<String, ApiError> {
-    let Ok(StoreUri::S3 { bucket, key }) = StoreUri::parse(uri) else {
-        return Err(ApiError::InvalidS3Uri("s3_uri must be s3://bucket/key"));
-    };
-    if key.is_empty() {
-        return Err(ApiError::InvalidS3Uri("s3_uri names a bucket, not an object"));
-    }
-    if state.s3_bucket.as_deref() != Some(bucket.as_str()) {
-        return Err(ApiError::BucketNotAllowed);
-    }
-    // The store describes itself as s3://bucket/prefix; that is the only place its prefix is visible from here.
-    let prefix = match StoreUri::parse(&state.store.describe()) {
-        Ok(StoreUri::S3 { bucket: store_bucket, key: prefix }) if store_bucket == bucket => prefix,
-        _ => String::new(),
-    };
-    if prefix.is_empty() {
-        return Ok(key);
-    }
-    key.strip_prefix(&format!("{prefix}/"))
-        .map(str::to_string)
-        .ok_or(ApiError::InvalidS3Uri("s3_uri must name an object under the service's key prefix"))
+    state.store.key_of_uri(uri).map_err(|err| match err {
+        UriKeyError::Malformed => ApiError::InvalidS3Uri("s3_uri must be s3://bucket/key"),
+        UriKeyError::NoObject => ApiError::InvalidS3Uri("s3_uri names a bucket, not an object"),
+        UriKeyError::OtherBucket => ApiError::BucketNotAllowed,
+        UriKeyError::OutsidePrefix => {
+            ApiError::InvalidS3Uri("s3_uri must name an object under the service's key prefix")
+        }
+    })
 }
 
 /// Reads the object a JSON submission names, to sniff and hash it like an upload. The store has no size query, so
@@ -331,10 +326,8 @@ pub(crate) async fn result(
         JobState::DeadLettered => return Err(ApiError::DeadLettered),
         JobState::Succeeded => {}
     }
-    let Some(result_key) = job.result_key.as_deref() else {
-        tracing::error!(job_id = %id, "succeeded job has no result key");
-        return Err(ApiError::Internal);
-    };
+    // The key intake decided, which `complete` accepted the worker's result under.
+    let result_key = job.keys.result_key.as_str();
     // A missing object here was deleted behind the queue's back (a lifecycle rule, a manual cleanup): an operator
     // problem, logged as an error and answered 500 like any other broken invariant.
     let bytes = state

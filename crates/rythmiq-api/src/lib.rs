@@ -42,19 +42,19 @@ pub struct AppState {
     /// Where uploaded inputs are stored and results are read from (the store the workers use).
     pub store: Arc<dyn ObjectStore>,
     pub config: ApiConfig,
-    /// The pipeline config's output fingerprint (`PipelineConfig::output_fingerprint`), stored in every job as
-    /// `NewJob::config_hash`: the same bytes under the same fingerprint are one job.
+    /// The pipeline config's output fingerprint (`PipelineConfig::fingerprint`), from which intake derives every
+    /// job's keys (`rythmiq_types::intake::admit`): the same bytes under the same fingerprint are one job, and the
+    /// workers refuse a job admitted under another fingerprint than theirs (`config_mismatch`).
     pub config_hash: String,
     /// The Prometheus recorder's handle, when the binary installed one; `/metrics` answers 404 without it.
     pub prometheus: Option<PrometheusHandle>,
     /// Set by the binary once models are loaded and workers started; `/readyz` answers 503 until then.
     pub ready: Arc<AtomicBool>,
-    /// The bucket `{"s3_uri": ...}` submissions may name (the store's bucket); `None` refuses them all.
-    pub s3_bucket: Option<String>,
 }
 
 impl AppState {
-    /// A state with no metrics, not ready, and no `s3_uri` submissions; set the other fields directly.
+    /// A state with no metrics and not ready; set the other fields directly. `{"s3_uri": ...}` submissions are
+    /// served when the store is a bucket (`ObjectStore::key_of_uri`).
     pub fn new(
         db: Database,
         store: Arc<dyn ObjectStore>,
@@ -68,7 +68,6 @@ impl AppState {
             config_hash: config_hash.into(),
             prometheus: None,
             ready: Arc::new(AtomicBool::new(false)),
-            s3_bucket: None,
         }
     }
 }
@@ -82,7 +81,6 @@ impl std::fmt::Debug for AppState {
             .field("config_hash", &self.config_hash)
             .field("prometheus", &self.prometheus.is_some())
             .field("ready", &self.ready)
-            .field("s3_bucket", &self.s3_bucket)
             .finish()
     }
 }

@@ -1,10 +1,10 @@
 //! What a submission is, decided before anything is stored: the request's content type, and the magic number of
 //! the document's first bytes.
 //!
-//! The sniff is the shared intake (`rythmiq_types::intake`): it keeps obvious non-documents (text, archives) out
-//! of the queue, where they would burn a worker attempt to fail permanently. It does not decode: a truncated or
-//! corrupt file with the right magic number is accepted here and failed once by the worker's decoder
-//! (`corrupt_image`, `corrupt_document`).
+//! The magic-number sniff is the shared intake (`rythmiq_types::intake::admit`, which the submit handler calls):
+//! it keeps obvious non-documents (text, archives) out of the queue, where they would burn a worker attempt to fail
+//! permanently. It does not decode: a truncated or corrupt file with the right magic number is accepted here and
+//! failed once by the worker's decoder (`corrupt_image`, `corrupt_document`).
 
 /// How the request carries the document, from its `Content-Type`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,14 +62,10 @@ pub(crate) fn body_kind(content_type_opt: Option<&str>) -> Option<BodyKind> {
     }
 }
 
-/// The shared intake sniff (`rythmiq_types::intake`): the API, `rythmiq enqueue` and `rythmiq ocr` accept and
-/// refuse the same documents.
-pub(crate) use rythmiq_types::intake::sniff;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rythmiq_types::intake::DocumentFormat as ImageFormat;
+    use rythmiq_types::intake::{sniff, DocumentFormat as ImageFormat};
 
     #[test]
     fn content_types() {

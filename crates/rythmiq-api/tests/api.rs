@@ -56,13 +56,14 @@ async fn submit_poll_complete_fetch(kind: StoreKind) {
     let claimed = fx.db.db.claim("test-worker", LEASE).await.unwrap().expect("the job is claimable");
     assert_eq!(claimed.id().to_string(), id);
     assert_eq!(claimed.input_key, input_key);
-    assert_eq!(claimed.config_hash, CONFIG_HASH);
+    assert_eq!(claimed.keys, rythmiq_types::intake::JobKeys::new(sha256_hex(&doc), CONFIG_HASH), "intake's keys");
     let status = server.get(&format!("/v1/documents/{id}"), &[]).await.json();
     assert_eq!((status["status"].as_str(), status["attempts"].as_u64()), (Some("running"), Some(1)));
     assert!(status["started_at"].is_string());
 
     // ...and completes it with a result document in the store.
-    let result_key = format!("results/{}/{CONFIG_HASH}.json", claimed.content_sha256);
+    let result_key = format!("results/{}/{CONFIG_HASH}.json", claimed.keys.content_sha256);
+    assert_eq!(claimed.keys.result_key, result_key);
     let result = serde_json::json!({ "schema_version": 1, "text": "hello world", "words": [] });
     fx.store.store.put(&result_key, serde_json::to_vec(&result).unwrap(), "application/json").await.unwrap();
     fx.db.db.complete(claimed.attempt, &result_key, &[]).await.unwrap();
@@ -116,7 +117,7 @@ async fn s3_uri_submissions_on_s3() {
     let id: JobId = resp.json()["id"].as_str().unwrap().parse().unwrap();
     let job = fx.db.db.get_job(id).await.unwrap();
     assert_eq!(job.input_key, "uploads/page-1.png", "enqueued in place, not copied");
-    assert_eq!(job.content_sha256, sha256_hex(&doc));
+    assert_eq!(job.keys.content_sha256, sha256_hex(&doc));
 
     let resp = submit(format!("s3://{bucket}/{prefix}/uploads/missing.png")).await;
     assert_eq!((resp.status, resp.error_code().as_str()), (422, "not_found"));
@@ -177,7 +178,7 @@ async fn full_queue_answers_429_with_retry_after() {
     assert_eq!(resp.header("retry-after"), Some("7"));
     // A finished job frees its place.
     let claimed = fx.db.db.claim("test-worker", LEASE).await.unwrap().unwrap();
-    fx.db.db.complete(claimed.attempt, "results/x.json", &[]).await.unwrap();
+    fx.db.db.complete(claimed.attempt, &claimed.keys.result_key, &[]).await.unwrap();
     let resp = server.post("/v1/documents", &[("Content-Type", "image/png")], &png(12, 100)).await;
     assert_eq!(resp.status, 202);
 }

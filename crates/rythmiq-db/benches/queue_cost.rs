@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cpu_time::ProcessTime;
 use criterion::Criterion;
-use rythmiq_db::{Database, DbConfig, MetricsRow, NewJob};
+use rythmiq_db::{Database, DbConfig, JobKeys, MetricsRow, NewJob};
 use rythmiq_types::{DocumentRun, ModelKind, OptimisationFlags, PathKind, Stage, StageRecord};
 use sqlx::{Connection, PgConnection};
 
@@ -55,7 +55,7 @@ struct Totals {
 /// One job's life through the queue; `seq` keeps idempotency keys distinct across runs.
 async fn one_job(db: &Database, seq: u64, totals: &mut Totals) {
     let rows = MetricsRow::from_run(&document(seq), "bench-worker");
-    let job = NewJob::new(format!("inputs/{seq}.png"), format!("{seq:064x}"), "bench-config");
+    let job = NewJob::new(format!("inputs/{seq}.png"), JobKeys::new(format!("{seq:064x}"), "bench-config"));
     // Each call timed on its own; the clock reads cost well under a microsecond.
     macro_rules! timed {
         ($op:expr, $call:expr) => {{
@@ -69,7 +69,7 @@ async fn one_job(db: &Database, seq: u64, totals: &mut Totals) {
     assert!(timed!(0, db.enqueue(&job).await.unwrap()).created);
     let claimed = timed!(1, db.claim("bench-worker", LEASE).await.unwrap()).expect("the job just enqueued");
     assert!(timed!(2, db.heartbeat(claimed.attempt, LEASE).await.unwrap()));
-    timed!(3, db.complete(claimed.attempt, "results/r.json", &rows).await.unwrap());
+    timed!(3, db.complete(claimed.attempt, &claimed.keys.result_key, &rows).await.unwrap());
 }
 
 /// utime + stime of a local process, from /proc; `None` when the server is on another host.

@@ -1,6 +1,30 @@
-//! The retry delay after a retryable failure: exponential, capped, with "equal jitter".
+//! What a failed attempt leads to, decided once in Rust ([`FailDecision::decide`]) and handed to each dialect's
+//! single `fail` statement; and the retry delay: exponential, capped, with "equal jitter".
 
 use std::time::Duration;
+
+use rythmiq_types::ErrorKind;
+
+/// Retry or dead-letter. The statement that records the failure only carries it out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FailDecision {
+    /// Back to the queue, claimable after `delay`.
+    Retry { delay: Duration },
+    /// Finished for good, with the failure as the reason.
+    DeadLetter,
+}
+
+impl FailDecision {
+    /// A retryable kind with attempts left retries after [`Backoff::delay`] of the attempts made; a permanent kind,
+    /// or the last allowed attempt, dead-letters. `attempt_no` is the failed attempt's number (1 for the first).
+    pub fn decide(kind: ErrorKind, attempt_no: u32, max_attempts: u32, backoff: &Backoff) -> FailDecision {
+        if kind.is_retryable() && attempt_no < max_attempts {
+            FailDecision::Retry { delay: backoff.delay(attempt_no) }
+        } else {
+            FailDecision::DeadLetter
+        }
+    }
+}
 
 /// `delay(n) = d/2 + uniform(0, d/2)` where `d = min(max, base * 2^(n-1))` and `n` is the number of attempts made
 /// so far. Half of `d` is guaranteed (so a flapping dependency gets real rest); the random half spreads the retries
@@ -36,6 +60,25 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retryable_kinds_retry_until_the_last_attempt_and_permanent_ones_never() {
+        let backoff = Backoff { base: Duration::from_secs(2), max: Duration::from_secs(20) };
+        for attempt_no in 1..5 {
+            let FailDecision::Retry { delay } = FailDecision::decide(ErrorKind::Timeout, attempt_no, 5, &backoff)
+            else {
+                panic!("attempt {attempt_no} of 5 must retry")
+            };
+            let ceiling = backoff.ceiling(attempt_no);
+            assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} outside the jitter of {ceiling:?}");
+        }
+        assert_eq!(FailDecision::decide(ErrorKind::Timeout, 5, 5, &backoff), FailDecision::DeadLetter);
+        assert_eq!(FailDecision::decide(ErrorKind::Timeout, 6, 5, &backoff), FailDecision::DeadLetter);
+        for kind in ErrorKind::ALL.into_iter().filter(|k| !k.is_retryable()) {
+            assert_eq!(FailDecision::decide(kind, 1, 5, &backoff), FailDecision::DeadLetter, "{kind}");
+        }
+        assert_eq!(FailDecision::decide(ErrorKind::ConfigMismatch, 1, 5, &backoff), FailDecision::DeadLetter);
+    }
 
     #[test]
     fn delay_doubles_within_jitter_bounds_and_caps() {

@@ -14,6 +14,10 @@ pub enum DbError {
     /// already finished. The caller must drop its work on the job; nothing was written.
     #[error("stale attempt on job {job_id}: the job was reclaimed or has finished")]
     StaleAttempt { job_id: JobId },
+    /// `complete` named another result key than the one the job was admitted with (`NewJob::keys`); nothing was
+    /// written. A worker that writes results elsewhere than intake decided is refused, not recorded.
+    #[error("job {job_id}: the result key is not the one the job was admitted with")]
+    ResultKeyMismatch { job_id: JobId },
     /// No such job.
     #[error("job {0} not found")]
     NotFound(JobId),

@@ -19,11 +19,13 @@
 //! ```
 
 mod backoff;
+mod columns;
 mod error;
 mod job;
 mod metrics;
 mod migrations;
 mod pg;
+mod reads;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -35,8 +37,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rythmiq_types::ErrorKind;
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -46,12 +50,13 @@ use tokio::task::JoinHandle;
 /// every worker that touches it must still end. Passed to each dialect's claim statement as a parameter.
 pub const MAX_INTERRUPTIONS: u32 = 10;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, FailDecision};
 pub use error::DbError;
 pub use job::{
     Attempt, AttemptToken, ClaimedJob, Enqueued, FailOutcome, JobId, JobState, JobStatus, NewJob, QueueDepth, Wake,
 };
 pub use metrics::{ErrorCount, MetricsRow, MonthlyUsage, PathShare, StageCost, TimeRange};
+pub use rythmiq_types::intake::JobKeys;
 
 /// The NOTIFY channel the `jobs` triggers signal on (migrations/postgres/0001_jobs.sql).
 pub const NOTIFY_CHANNEL: &str = "rythmiq_jobs";
@@ -340,10 +345,11 @@ impl Database {
         message: &str,
         metrics: &[MetricsRow],
     ) -> Result<FailOutcome, DbError> {
-        let backoff = &self.inner.backoff;
+        // Decided here, once, for both dialects; each one's statement only carries it out.
+        let decision = FailDecision::decide(kind, attempt.number, attempt.max_attempts, &self.inner.backoff);
         match &self.inner.backend {
-            Backend::Postgres(pool) => pg::fail(pool, attempt, kind, message, metrics, backoff).await,
-            Backend::Sqlite(pool) => sqlite::fail(pool, attempt, kind, message, metrics, backoff).await,
+            Backend::Postgres(pool) => pg::fail(pool, attempt, kind, message, metrics, decision).await,
+            Backend::Sqlite(pool) => sqlite::fail(pool, attempt, kind, message, metrics, decision).await,
         }
     }
 
@@ -358,12 +364,13 @@ impl Database {
         Ok(())
     }
 
-    /// A job's state, timestamps, attempts, result key and last error.
+    /// A job's state, timestamps, attempts, keys and last error.
     pub async fn get_job(&self, id: JobId) -> Result<JobStatus, DbError> {
-        match &self.inner.backend {
-            Backend::Postgres(pool) => pg::get_job(pool, id).await,
-            Backend::Sqlite(pool) => sqlite::get_job(pool, id).await,
-        }
+        let row_opt: Option<job::JobStatusRow> = match &self.inner.backend {
+            Backend::Postgres(pool) => sqlx::query_as(job::JOB_STATUS).bind(id.0).fetch_optional(pool).await?,
+            Backend::Sqlite(pool) => sqlx::query_as(job::JOB_STATUS).bind(id.to_string()).fetch_optional(pool).await?,
+        };
+        row_opt.ok_or(DbError::NotFound(id))?.into_status(id)
     }
 
     /// Jobs per state (finished successes are not counted).
@@ -414,14 +421,46 @@ impl Database {
 
     /// The metrics rows recorded for a job, every attempt, ordered by attempt then stage.
     pub async fn metrics_for_job(&self, id: JobId) -> Result<Vec<MetricsRow>, DbError> {
-        match &self.inner.backend {
-            Backend::Postgres(pool) => pg::metrics_for_job(pool, id).await,
-            Backend::Sqlite(pool) => sqlite::metrics_for_job(pool, id).await,
-        }
+        static SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let stage_order: Vec<String> = rythmiq_types::Stage::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("WHEN '{}' THEN {i}", s.as_str()))
+                .collect();
+            format!(
+                "SELECT {} FROM cpu_metrics WHERE job_id = $1 ORDER BY attempt, CASE stage {} END",
+                columns::select_list(),
+                stage_order.join(" ")
+            )
+        });
+        let records: Vec<columns::MetricsRecord> = match &self.inner.backend {
+            Backend::Postgres(pool) => sqlx::query_as(SELECT.as_str()).bind(id.0).fetch_all(pool).await?,
+            Backend::Sqlite(pool) => sqlx::query_as(SELECT.as_str()).bind(id.to_string()).fetch_all(pool).await?,
+        };
+        records.into_iter().map(columns::MetricsRecord::into_row).collect()
     }
 
-    /// The UTC month containing `as_of` against the budget (`budget_hours_opt`, else the stored setting).
-    /// On PostgreSQL this is `get_monthly_cpu_usage()`; on SQLite the same arithmetic.
+    /// Runs one of the shared reads (`reads.rs`) over `[since, until)`, binding the range as each dialect stores
+    /// time, and decodes its rows.
+    async fn read_range<T>(
+        &self,
+        sql: &'static str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<T>, DbError>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, PgRow> + for<'r> sqlx::FromRow<'r, SqliteRow>,
+    {
+        Ok(match &self.inner.backend {
+            Backend::Postgres(pool) => sqlx::query_as(sql).bind(since).bind(until).fetch_all(pool).await?,
+            Backend::Sqlite(pool) => {
+                sqlx::query_as(sql).bind(sqlite::ts(since)).bind(sqlite::ts(until)).fetch_all(pool).await?
+            }
+        })
+    }
+
+    /// The UTC month containing `as_of` against the budget (`budget_hours_opt`, else the stored setting): the
+    /// month's totals from the database, the arithmetic of `get_monthly_cpu_usage()` in Rust, on both.
     pub async fn monthly_usage(
         &self,
         as_of: DateTime<Utc>,
@@ -430,47 +469,47 @@ impl Database {
         if let Some(hours) = budget_hours_opt {
             positive_hours(hours)?;
         }
-        match &self.inner.backend {
-            Backend::Postgres(pool) => pg::monthly_usage(pool, as_of, budget_hours_opt).await,
-            Backend::Sqlite(pool) => sqlite::monthly_usage(pool, as_of, budget_hours_opt).await,
-        }
+        let (lo, hi) = reads::month_bounds(as_of);
+        let totals = self.read_range::<reads::MonthTotalsRow>(reads::MONTH_TOTALS, lo, hi).await?.pop();
+        let totals = totals.ok_or(DbError::Query(sqlx::Error::RowNotFound))?;
+        Ok(MonthlyUsage::from_totals(as_of, totals, budget_hours_opt))
     }
 
     /// Stores the monthly CPU budget that `get_monthly_cpu_usage()` and `daily_burn` use (default 200 hours).
     pub async fn set_monthly_budget_hours(&self, hours: f64) -> Result<(), DbError> {
         positive_hours(hours)?;
+        const UPDATE: &str = "UPDATE rythmiq_settings SET monthly_cpu_budget_hours = $1";
         match &self.inner.backend {
-            Backend::Postgres(pool) => pg::set_monthly_budget_hours(pool, hours).await,
-            Backend::Sqlite(pool) => sqlite::set_monthly_budget_hours(pool, hours).await,
+            Backend::Postgres(pool) => {
+                sqlx::query(UPDATE).bind(hours).execute(pool).await?;
+            }
+            Backend::Sqlite(pool) => {
+                sqlx::query(UPDATE).bind(hours).execute(pool).await?;
+            }
         }
+        Ok(())
     }
 
     /// CPU per stage over `range`, in pipeline order.
     pub async fn stage_breakdown(&self, range: TimeRange) -> Result<Vec<StageCost>, DbError> {
-        let mut costs = match &self.inner.backend {
-            Backend::Postgres(pool) => pg::stage_breakdown(pool, range).await?,
-            Backend::Sqlite(pool) => sqlite::stage_breakdown(pool, range).await?,
-        };
+        let rows = self.read_range::<reads::StageCostRow>(reads::STAGE_BREAKDOWN, range.since, range.until).await?;
+        let mut costs = rows.into_iter().map(StageCost::try_from).collect::<Result<Vec<_>, _>>()?;
         costs.sort_by_key(|cost| cost.stage);
         Ok(costs)
     }
 
-    /// Documents per path over `range` (fast, standard, then unrouted).
+    /// Documents per path over `range`, in route order (text_layer, fast, standard), then unrouted.
     pub async fn path_distribution(&self, range: TimeRange) -> Result<Vec<PathShare>, DbError> {
-        let mut shares = match &self.inner.backend {
-            Backend::Postgres(pool) => pg::path_distribution(pool, range).await?,
-            Backend::Sqlite(pool) => sqlite::path_distribution(pool, range).await?,
-        };
-        shares.sort_by_key(|share| share.path.map_or(2, |p| p as u8));
+        let rows = self.read_range::<reads::PathShareRow>(reads::PATH_DISTRIBUTION, range.since, range.until).await?;
+        let mut shares = rows.into_iter().map(PathShare::try_from).collect::<Result<Vec<_>, _>>()?;
+        shares.sort_by_key(|share| (share.path.is_none(), share.path.map(|p| p as u8)));
         Ok(shares)
     }
 
     /// Failed document runs per error kind over `range`, most frequent first.
     pub async fn error_counts(&self, range: TimeRange) -> Result<Vec<ErrorCount>, DbError> {
-        let mut counts = match &self.inner.backend {
-            Backend::Postgres(pool) => pg::error_counts(pool, range).await?,
-            Backend::Sqlite(pool) => sqlite::error_counts(pool, range).await?,
-        };
+        let rows = self.read_range::<reads::ErrorCountRow>(reads::ERROR_COUNTS, range.since, range.until).await?;
+        let mut counts = rows.into_iter().map(ErrorCount::try_from).collect::<Result<Vec<_>, _>>()?;
         counts.sort_by(|a, b| b.documents.cmp(&a.documents).then(a.kind.as_str().cmp(b.kind.as_str())));
         Ok(counts)
     }

@@ -100,7 +100,8 @@ impl TimeRange {
     }
 }
 
-/// `get_monthly_cpu_usage()`: one UTC month against the CPU budget.
+/// One UTC month against the CPU budget: the figures of `get_monthly_cpu_usage()`, computed by
+/// `MonthlyUsage::from_totals` on both databases.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MonthlyUsage {
     pub month_start: NaiveDate,
@@ -113,6 +114,8 @@ pub struct MonthlyUsage {
     pub percent_of_budget: f64,
     /// Linear extrapolation of the burn so far to the month's end; `None` at the month's first instant.
     pub projected_month_end_hours: Option<f64>,
+    /// Days of the month elapsed at the reported instant (fractional; the month's length once it is over).
+    pub days_elapsed: f64,
 }
 
 /// One stage's share of the CPU over a range.

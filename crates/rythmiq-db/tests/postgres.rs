@@ -309,3 +309,53 @@ async fn a_month_boundary_row_at_midnight_belongs_to_the_new_month() {
     assert_eq!(feb.projected_month_end_hours, None);
     t.cleanup().await;
 }
+
+/// The month's arithmetic lives in Rust (`Database::monthly_usage`, both databases) and, for the appendix's psql
+/// users, in `get_monthly_cpu_usage()`: the two agree on every figure, at the month's first instant, mid-month,
+/// at its last millisecond and in an empty month, with the stored budget and with an override.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_usage_in_rust_equals_the_sql_function() {
+    let Some(t) = suite::postgres_db().await else { return };
+    t.db.insert_metrics(&suite::boundary_rows()).await.unwrap();
+    t.db.set_monthly_budget_hours(0.028).await.unwrap();
+    let mut conn = raw(&t).await;
+    let instants = [
+        utc(2026, 1, 16, 12, 0, 0, 0),
+        utc(2026, 1, 31, 23, 59, 59, 999),
+        utc(2026, 2, 1, 0, 0, 0, 0),
+        utc(2026, 2, 15, 0, 0, 0, 0),
+        utc(2026, 3, 20, 6, 30, 0, 0),
+    ];
+    let mut compared = 0;
+    for as_of in instants {
+        for budget in [None, Some(10.0)] {
+            let rust = t.db.monthly_usage(as_of, budget).await.unwrap();
+            let sql = sqlx::query("SELECT * FROM get_monthly_cpu_usage($1, $2)")
+                .bind(budget)
+                .bind(as_of)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let what = format!("{as_of} budget {budget:?}");
+            assert_eq!(rust.month_start, sql.try_get::<chrono::NaiveDate, _>("month_start").unwrap(), "{what}");
+            assert_eq!(rust.documents, sql.try_get::<i64, _>("documents").unwrap(), "{what}");
+            assert_close(rust.cpu_hours_used, sql.try_get("cpu_hours_used").unwrap(), &what);
+            assert_close(rust.budget_cpu_hours, sql.try_get("budget_cpu_hours").unwrap(), &what);
+            assert_close(rust.percent_of_budget, sql.try_get("percent_of_budget").unwrap(), &what);
+            let per_doc: Option<f64> = sql.try_get("cpu_seconds_per_document").unwrap();
+            assert_eq!(rust.cpu_seconds_per_document.is_some(), per_doc.is_some(), "{what}");
+            if let (Some(a), Some(b)) = (rust.cpu_seconds_per_document, per_doc) {
+                assert_close(a, b, &what);
+            }
+            let projected: Option<f64> = sql.try_get("projected_month_end_hours").unwrap();
+            assert_eq!(rust.projected_month_end_hours.is_some(), projected.is_some(), "{what}");
+            if let (Some(a), Some(b)) = (rust.projected_month_end_hours, projected) {
+                assert_close(a, b, &what);
+            }
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 10);
+    conn.close().await.unwrap();
+    t.cleanup().await;
+}

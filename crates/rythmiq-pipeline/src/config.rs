@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rythmiq_types::{EngineKind, ModelKind, OptimisationFlags};
+use rythmiq_types::{EngineKind, ModelKind, OptimisationFlags, PipelineError};
 use serde::{Deserialize, Serialize};
 
 /// How the OCR stage picks Tesseract's page segmentation mode.
@@ -161,6 +161,21 @@ impl PipelineConfig {
             )));
         }
         Ok(())
+    }
+
+    /// This config's output fingerprint: [`Self::output_fingerprint`] of the model its engine loads (the model
+    /// file's sha256, checked against `models/SHA256SUMS`, without loading it; the PP-OCR models' pinned hash for
+    /// the `ppocr` engine). The one function both intake (API, `rythmiq enqueue`) and the worker's pipeline call:
+    /// intake stores it on each job, the pipeline refuses a job admitted under another (`config_mismatch`).
+    pub fn fingerprint(&self) -> Result<String, PipelineError> {
+        let model_sha256 = match self.flags.engine {
+            EngineKind::Ppocr => rythmiq_ppocr::models_sha256(),
+            EngineKind::Tesseract | EngineKind::Auto => {
+                rythmiq_ocr::verify_model(&self.models_dir, self.flags.model.as_str(), "eng")
+                    .map_err(|err| PipelineError::from(rythmiq_ocr::OcrError::from(err)))?
+            }
+        };
+        Ok(self.output_fingerprint(&model_sha256))
     }
 
     /// The part of the config that changes the output. Its hash keys results and the result cache, so a result

@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use rythmiq_storage::ObjectStore;
+use rythmiq_types::intake::JobKeys;
 use rythmiq_types::{DocumentRun, EngineKind, ErrorKind, PathKind, PipelineError, ResultDocument, Stage, StageRecord};
 
 use crate::config::{ConfigError, PipelineConfig, RouteOverride};
@@ -80,6 +81,7 @@ impl Pipeline {
                 ppocr: None,
                 model_load_cpu_seconds: 0.0,
                 weights: Default::default(),
+                fingerprint: None,
             },
             clock,
             docs_done: 0,
@@ -107,11 +109,54 @@ impl Pipeline {
 
     /// [`Pipeline::process`] restricted to pages `first..=last` (1-based, clamped to the document).
     pub fn process_pages(&mut self, document_id: &str, input_key: &str, page_range: Option<(u32, u32)>) -> Processed {
+        let doc = DocState { input_key: input_key.to_string(), page_range, ..Default::default() };
+        self.process_doc(document_id, doc)
+    }
+
+    /// This pipeline's output fingerprint ([`PipelineConfig::fingerprint`], computed once).
+    pub fn fingerprint(&mut self) -> Result<String, PipelineError> {
+        self.res.fingerprint()
+    }
+
+    /// Runs a queued job under the keys intake decided and the job row carries; they are verified, never
+    /// recomputed silently:
+    /// - a job admitted under another config fingerprint than this pipeline's, or whose result key is not the
+    ///   one its hash and fingerprint imply, fails as `config_mismatch` before anything is fetched (no stage runs,
+    ///   so the run has no stage records);
+    /// - input bytes whose sha256 is not the job's content hash fail as `input_mismatch` after `fetch`;
+    /// - the result is stored under (and the result cache read from) the job's result key.
+    pub fn process_job(&mut self, document_id: &str, input_key: &str, keys: &JobKeys) -> Processed {
+        let doc = DocState { input_key: input_key.to_string(), job_keys: Some(keys.clone()), ..Default::default() };
+        self.process_doc(document_id, doc)
+    }
+
+    /// `config_mismatch` unless the job's keys were made under this pipeline's fingerprint.
+    fn verify_job_keys(&mut self, keys: &JobKeys) -> Result<(), PipelineError> {
+        let own = self.res.fingerprint()?;
+        let mismatch = |what: String| Err(PipelineError::new(ErrorKind::ConfigMismatch, what));
+        if keys.config_fingerprint != own {
+            return mismatch(format!(
+                "the job was admitted under config fingerprint {}, this worker's config is {own}: run the API and \
+                 the workers with the same output config (model, flags, version), or re-submit the document",
+                keys.config_fingerprint
+            ));
+        }
+        let implied = rythmiq_types::intake::result_key(&keys.content_sha256, &keys.config_fingerprint);
+        if keys.result_key != implied {
+            return mismatch(format!(
+                "the job's result key {} is not the one its hash and fingerprint imply ({implied})",
+                keys.result_key
+            ));
+        }
+        Ok(())
+    }
+
+    fn process_doc(&mut self, document_id: &str, mut doc: DocState) -> Processed {
+        let input_key = doc.input_key.clone();
         let span = tracing::info_span!("document", document_id, input_key);
         let _enter = span.enter();
         let cold_start = self.is_cold();
         self.res.model_load_cpu_seconds = 0.0;
-        let mut doc = DocState { input_key: input_key.to_string(), page_range, ..Default::default() };
         let mut stages: Vec<StageRecord> = Vec::with_capacity(Stage::ALL.len());
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_stages(&mut doc, &mut stages)))
             .unwrap_or_else(|panic| {
@@ -155,6 +200,9 @@ impl Pipeline {
     }
 
     fn run_stages(&mut self, doc: &mut DocState, stages: &mut Vec<StageRecord>) -> Result<(), PipelineError> {
+        if let Some(keys) = doc.job_keys.clone() {
+            self.verify_job_keys(&keys)?;
+        }
         let mut mark = self.clock.snapshot();
         self.step::<Fetch>(doc, stages, &mut mark)?;
         if self.res.config.flags.result_cache && doc.page_range.is_none() && self.lookup_cache(doc)? {
@@ -294,8 +342,7 @@ impl Pipeline {
 
     /// Result cache: a previous result for the same content, output-affecting config and model.
     fn lookup_cache(&mut self, doc: &mut DocState) -> Result<bool, PipelineError> {
-        let model_sha = self.res.model_sha256()?;
-        let key = Upload::result_key(&doc.content_sha256, &self.res.config.output_fingerprint(&model_sha));
+        let key = self.res.result_key(doc)?;
         let store = self.res.output.clone();
         let lookup_key = key.clone();
         let cached = self.res.runtime.block_on(async move {

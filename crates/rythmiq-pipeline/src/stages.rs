@@ -36,6 +36,9 @@ pub struct DocState {
     pub result: Option<ResultDocument>,
     pub result_json: Vec<u8>,
     pub result_key: Option<String>,
+    /// A queued job's keys, as intake decided them (`Pipeline::process_job`): the fetched bytes must hash to its
+    /// content hash, and the result is stored under its result key.
+    pub job_keys: Option<rythmiq_types::intake::JobKeys>,
     pub cache_hit: bool,
     pub rerouted: bool,
     /// The opened document (structure checked, pages counted), from the first page's `quality_scoring`.
@@ -135,6 +138,8 @@ pub struct Resources {
     /// CPU seconds spent loading models since the last document started.
     pub model_load_cpu_seconds: f64,
     pub weights: ScoreWeights,
+    /// `config.fingerprint()`, once computed.
+    pub fingerprint: Option<String>,
 }
 
 impl Resources {
@@ -168,10 +173,26 @@ impl Resources {
         Ok(self.osd.as_mut().expect("loaded above"))
     }
 
-    /// The model's sha256, loading the engine if needed (the output key depends on it). The `ppocr` engine
-    /// reports its two models' combined hash and loads no Tesseract model.
-    pub fn model_sha256(&mut self) -> Result<String, PipelineError> {
-        Ok(self.model_identity()?.1)
+    /// This pipeline's output fingerprint ([`PipelineConfig::fingerprint`]), computed once.
+    pub fn fingerprint(&mut self) -> Result<String, PipelineError> {
+        if self.fingerprint.is_none() {
+            self.fingerprint = Some(self.config.fingerprint()?);
+        }
+        Ok(self.fingerprint.clone().expect("computed above"))
+    }
+
+    /// Where this document's result goes: the job's result key as intake decided it, or (no job: the bench,
+    /// `rythmiq ocr`) the key of its content under this pipeline's fingerprint; a page range gets a key of its own.
+    pub fn result_key(&mut self, doc: &DocState) -> Result<String, PipelineError> {
+        if let (Some(keys), None) = (&doc.job_keys, doc.page_range) {
+            return Ok(keys.result_key.clone());
+        }
+        let mut fingerprint = self.fingerprint()?;
+        if let Some((first, last)) = doc.page_range {
+            // A partial result never lands on (or is served as) the whole document's key.
+            fingerprint = format!("{fingerprint}-pages-{first}-{last}");
+        }
+        Ok(rythmiq_types::intake::result_key(&doc.content_sha256, &fingerprint))
     }
 
     fn model_identity(&mut self) -> Result<(rythmiq_types::ModelKind, String), PipelineError> {
@@ -210,6 +231,15 @@ impl Step for Fetch {
             ));
         }
         doc.content_sha256 = rythmiq_types::sha256_hex(&doc.bytes);
+        if let Some(keys) = doc.job_keys.as_ref().filter(|keys| keys.content_sha256 != doc.content_sha256) {
+            return Err(PipelineError::new(
+                ErrorKind::InputMismatch,
+                format!(
+                    "input {} has sha256 {}, but the job was admitted with {}: the stored input changed",
+                    doc.input_key, doc.content_sha256, keys.content_sha256
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -518,10 +548,10 @@ impl Step for SchemaAdaptation {
 pub struct Upload;
 
 impl Upload {
-    /// `results/<content sha256>/<output fingerprint>.json`: the same input under the same config always lands
-    /// on the same key, so a retry overwrites (with identical bytes) rather than duplicates.
+    /// `results/<content sha256>/<output fingerprint>.json` ([`rythmiq_types::intake::result_key`]): the same
+    /// input under the same config always lands on the same key, so a retry overwrites rather than duplicates.
     pub fn result_key(content_sha256: &str, fingerprint: &str) -> String {
-        format!("results/{content_sha256}/{fingerprint}.json")
+        rythmiq_types::intake::result_key(content_sha256, fingerprint)
     }
 }
 
@@ -529,13 +559,8 @@ impl Step for Upload {
     const STAGE: Stage = Stage::Upload;
 
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
+        let key = res.result_key(doc)?;
         let result = doc.result.as_ref().ok_or_else(|| internal("result"))?;
-        let mut fingerprint = res.config.output_fingerprint(&result.model.sha256);
-        if let Some((first, last)) = doc.page_range {
-            // A partial result never lands on (or is served as) the whole document's key.
-            fingerprint = format!("{fingerprint}-pages-{first}-{last}");
-        }
-        let key = Upload::result_key(&doc.content_sha256, &fingerprint);
         let text_key = key.replace(".json", ".txt");
         let json = std::mem::take(&mut doc.result_json);
         let text = result.text.clone().into_bytes();

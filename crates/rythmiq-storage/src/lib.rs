@@ -20,7 +20,7 @@ pub use local::LocalStore;
 #[cfg(feature = "s3")]
 pub use s3::S3Store;
 pub use s3_config::S3Config;
-pub use uri::{open_store, StoreUri};
+pub use uri::{open_store, StoreUri, UriKeyError};
 
 use rythmiq_types::{ErrorKind, PipelineError};
 
@@ -76,6 +76,14 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// A human-readable location (`file:///srv/data`, `s3://bucket/prefix`), never with credentials.
     fn describe(&self) -> String;
+
+    /// The key, in this store, of the object a client names by URI: for an S3 store on `bucket` under `prefix`,
+    /// `s3://bucket/prefix/<key>` is `<key>`. So a caller (the API's `{"s3_uri": ...}` submissions) needs to know
+    /// neither the backend nor its prefix. A store that serves no object URIs (a directory) refuses every
+    /// well-formed one as [`UriKeyError::OtherBucket`].
+    fn key_of_uri(&self, uri: &str) -> Result<String, UriKeyError> {
+        uri::key_of_uri(uri, None)
+    }
 }
 
 /// Checks that `key` is relative, non-empty and free of `..` and empty segments.

@@ -205,6 +205,10 @@ impl ObjectStore for S3Store {
         }
     }
 
+    fn key_of_uri(&self, uri: &str) -> Result<String, crate::UriKeyError> {
+        crate::uri::key_of_uri(uri, Some((&self.config.bucket, &self.config.prefix)))
+    }
+
     fn describe(&self) -> String {
         if self.config.prefix.is_empty() {
             format!("s3://{}", self.config.bucket)

@@ -6,6 +6,42 @@ use std::sync::Arc;
 
 use crate::{validate_key, LocalStore, ObjectStore, OpenError, S3Config};
 
+/// Why an object URI names no object of a store ([`ObjectStore::key_of_uri`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UriKeyError {
+    #[error("not an object URI: expected s3://bucket/key")]
+    Malformed,
+    #[error("the URI names a bucket, not an object")]
+    NoObject,
+    #[error("the object is not in this store's bucket")]
+    OtherBucket,
+    #[error("the object is not under this store's key prefix")]
+    OutsidePrefix,
+}
+
+/// The key of `uri`'s object in the store on `bucket_prefix` (bucket, key prefix without slashes), or, for a
+/// store that is no bucket (`None`), why not.
+pub(crate) fn key_of_uri(uri: &str, bucket_prefix: Option<(&str, &str)>) -> Result<String, UriKeyError> {
+    let Ok(StoreUri::S3 { bucket, key }) = StoreUri::parse(uri) else {
+        return Err(UriKeyError::Malformed);
+    };
+    if key.is_empty() {
+        return Err(UriKeyError::NoObject);
+    }
+    match bucket_prefix {
+        Some((own_bucket, prefix)) if own_bucket == bucket => {
+            if prefix.is_empty() {
+                return Ok(key);
+            }
+            key.strip_prefix(&format!("{prefix}/"))
+                .filter(|rest| !rest.is_empty())
+                .map(str::to_string)
+                .ok_or(UriKeyError::OutsidePrefix)
+        }
+        _ => Err(UriKeyError::OtherBucket),
+    }
+}
+
 /// A parsed storage location. Whether it names a store (a directory, a bucket and prefix) or one object (a file, a
 /// bucket and key) depends on the caller: [`StoreUri::open`] treats it as a store, [`StoreUri::split_object`] as an
 /// object.
@@ -125,6 +161,25 @@ pub fn open_store(location: &str) -> Result<Arc<dyn ObjectStore>, OpenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_uris_map_to_keys_of_the_store_they_name() {
+        let prod = Some(("b", "prod"));
+        assert_eq!(key_of_uri("s3://b/prod/in/a.jpg", prod), Ok("in/a.jpg".to_string()));
+        assert_eq!(key_of_uri("s3://b/in/a.jpg", Some(("b", ""))), Ok("in/a.jpg".to_string()));
+        assert_eq!(key_of_uri("s3://b/elsewhere/a.jpg", prod), Err(UriKeyError::OutsidePrefix));
+        assert_eq!(key_of_uri("s3://b/prodx/a.jpg", prod), Err(UriKeyError::OutsidePrefix));
+        assert_eq!(key_of_uri("s3://other/prod/a.jpg", prod), Err(UriKeyError::OtherBucket));
+        assert_eq!(key_of_uri("s3://b", prod), Err(UriKeyError::NoObject));
+        assert_eq!(key_of_uri("https://example.com/a.png", prod), Err(UriKeyError::Malformed));
+        assert_eq!(key_of_uri("s3://b/../a", prod), Err(UriKeyError::Malformed));
+        // A directory store serves no bucket.
+        assert_eq!(key_of_uri("s3://b/prod/in/a.jpg", None), Err(UriKeyError::OtherBucket));
+        let dir = tempfile::tempdir().unwrap();
+        let local = crate::LocalStore::new(dir.path()).unwrap();
+        assert_eq!(local.key_of_uri("s3://b/a.png"), Err(UriKeyError::OtherBucket));
+        assert_eq!(local.key_of_uri("/etc/passwd"), Err(UriKeyError::Malformed));
+    }
 
     #[test]
     fn parses_s3_file_and_plain_paths() {

@@ -39,10 +39,16 @@ pub enum ErrorKind {
     Interrupted,
     /// A bug or an invariant broken: retried, then dead-lettered.
     Internal,
+    /// The job was admitted under another output config than the worker's (its config fingerprint, or the result
+    /// key it implies, differs). Never processed: a result made under one config must not be stored under another's
+    /// key, and retrying on the same worker cannot help.
+    ConfigMismatch,
+    /// The stored input's bytes are not the bytes admitted (their sha256 differs from the job's content hash).
+    InputMismatch,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::EmptyInput,
         ErrorKind::UnsupportedFormat,
         ErrorKind::CorruptImage,
@@ -59,6 +65,8 @@ impl ErrorKind {
         ErrorKind::Timeout,
         ErrorKind::Interrupted,
         ErrorKind::Internal,
+        ErrorKind::ConfigMismatch,
+        ErrorKind::InputMismatch,
     ];
 
     /// Whether a later attempt may succeed. Bad input never becomes good input, so it is permanent.
@@ -73,7 +81,9 @@ impl ErrorKind {
             | ErrorKind::EncryptedDocument
             | ErrorKind::CorruptDocument
             | ErrorKind::NotFound
-            | ErrorKind::AccessDenied => false,
+            | ErrorKind::AccessDenied
+            | ErrorKind::ConfigMismatch
+            | ErrorKind::InputMismatch => false,
             ErrorKind::StorageUnavailable
             | ErrorKind::DatabaseUnavailable
             | ErrorKind::OcrFailed
@@ -116,6 +126,8 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Internal => "internal",
+            ErrorKind::ConfigMismatch => "config_mismatch",
+            ErrorKind::InputMismatch => "input_mismatch",
         }
     }
 

@@ -3,8 +3,67 @@
 //! archives, empty bodies) out of the queue, where they would burn a worker attempt to fail permanently. It does
 //! not decode: a truncated image or a corrupt PDF with the right magic number passes here and is failed once by
 //! the worker's decoder (`corrupt_image`, `corrupt_document`), never retried.
+//!
+//! Intake also decides, once, the keys a job is known by ([`JobKeys`]): the content hash, the output config's
+//! fingerprint and the result key. The job row carries them; the worker uses and verifies them, never recomputes
+//! them silently.
 
 use crate::{ErrorKind, PipelineError};
+
+/// The key prefix inputs are stored under, content-addressed, when nothing else is configured.
+pub const DEFAULT_INPUT_PREFIX: &str = "inputs/";
+
+/// What intake decides about a submission, carried on its job row: the same bytes under the same fingerprint are
+/// one job, and its result lands on one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JobKeys {
+    /// Lower-case hex sha256 of the input bytes.
+    pub content_sha256: String,
+    /// The output-affecting config's fingerprint (the pipeline's `PipelineConfig::fingerprint`).
+    pub config_fingerprint: String,
+    /// Where the result document is stored: [`result_key`] of the two above.
+    pub result_key: String,
+}
+
+impl JobKeys {
+    /// The keys of content `content_sha256` under `config_fingerprint`; the result key follows from them.
+    pub fn new(content_sha256: impl Into<String>, config_fingerprint: impl Into<String>) -> JobKeys {
+        let content_sha256 = content_sha256.into();
+        let config_fingerprint = config_fingerprint.into();
+        let result_key = result_key(&content_sha256, &config_fingerprint);
+        JobKeys { content_sha256, config_fingerprint, result_key }
+    }
+
+    /// Enqueueing the same bytes under the same configuration twice yields one job.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.content_sha256, self.config_fingerprint)
+    }
+
+    /// The content-addressed key of the input under `prefix` (empty, or ending with `/`).
+    pub fn input_key(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.content_sha256)
+    }
+}
+
+/// `results/<content sha256>/<fingerprint>.json`: the same input under the same config always lands on the same
+/// key, so a retry overwrites (with identical bytes) rather than duplicates. The one definition of the layout.
+pub fn result_key(content_sha256: &str, config_fingerprint: &str) -> String {
+    format!("results/{content_sha256}/{config_fingerprint}.json")
+}
+
+/// A submission intake accepted: its format and its keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    pub format: DocumentFormat,
+    pub keys: JobKeys,
+}
+
+/// The whole intake step: [`validate`], then hash the bytes and derive the job's keys under `config_fingerprint`.
+/// The API and `rythmiq enqueue` both call this, so a document gets the same keys whichever way it came in.
+pub fn admit(bytes: &[u8], config_fingerprint: &str) -> Result<Admitted, PipelineError> {
+    let format = validate(bytes)?;
+    Ok(Admitted { format, keys: JobKeys::new(crate::sha256_hex(bytes), config_fingerprint) })
+}
 
 /// Document formats the pipeline reads, by magic number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,5 +158,19 @@ mod tests {
         assert_eq!(validate(b"hello %PDF-1.7").unwrap_err().kind, ErrorKind::UnsupportedFormat);
         assert_eq!(validate(b"PK\x03\x04").unwrap_err().kind, ErrorKind::UnsupportedFormat);
         assert_eq!(validate(b"II*\0\x08\0\0\0").unwrap(), DocumentFormat::Tiff);
+    }
+
+    #[test]
+    fn admit_decides_every_key_once() {
+        let pdf = b"%PDF-1.7\n%\xe2\xe3";
+        let admitted = admit(pdf, "fp01").unwrap();
+        let sha = crate::sha256_hex(pdf);
+        assert_eq!(admitted.format, DocumentFormat::Pdf);
+        assert_eq!(admitted.keys.content_sha256, sha);
+        assert_eq!(admitted.keys.config_fingerprint, "fp01");
+        assert_eq!(admitted.keys.result_key, format!("results/{sha}/fp01.json"));
+        assert_eq!(admitted.keys.idempotency_key(), format!("{sha}:fp01"));
+        assert_eq!(admitted.keys.input_key(DEFAULT_INPUT_PREFIX), format!("inputs/{sha}"));
+        assert_eq!(admit(b"", "fp01").unwrap_err().kind, ErrorKind::EmptyInput);
     }
 }

@@ -73,7 +73,8 @@ pub trait JobProcessor {
 
 impl JobProcessor for Pipeline {
     fn process(&mut self, job: &ClaimedJob) -> Processed {
-        Pipeline::process(self, &job.id().to_string(), &job.input_key)
+        // What intake decided (the job row's keys): the pipeline verifies them and uses them as they are.
+        Pipeline::process_job(self, &job.id().to_string(), &job.input_key, &job.keys)
     }
 }
 
@@ -88,7 +89,10 @@ pub type StoreFactory = Arc<dyn Fn() -> Result<Arc<dyn ObjectStore>, String> + S
 pub fn pipeline_processors(config: PipelineConfig, stores: StoreFactory) -> ProcessorFactory {
     Arc::new(move || {
         let store = stores()?;
-        let pipeline = Pipeline::new(config.clone(), store.clone(), store).map_err(|e| e.to_string())?;
+        let mut pipeline = Pipeline::new(config.clone(), store.clone(), store).map_err(|e| e.to_string())?;
+        // The fingerprint of this worker's own config, which every job's must equal (README: config_mismatch).
+        let fingerprint = pipeline.fingerprint().map_err(|e| e.to_string())?;
+        tracing::info!(config_fingerprint = %fingerprint, "pipeline ready");
         Ok(Box::new(pipeline) as Box<dyn JobProcessor>)
     })
 }

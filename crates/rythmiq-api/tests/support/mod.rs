@@ -132,7 +132,7 @@ pub enum StoreKind {
     S3,
 }
 
-/// The store a test runs against, and what `AppState::s3_bucket` should be for it.
+/// The store a test runs against, and the bucket and prefix its `s3://` URIs name.
 pub struct TestStore {
     pub store: Arc<dyn ObjectStore>,
     /// The bucket, for S3.
@@ -231,7 +231,6 @@ impl Fixture {
         let mut state = AppState::new(self.db.db.clone(), self.store.store.clone(), config, CONFIG_HASH);
         state.prometheus = Some(prometheus());
         state.ready = Arc::new(AtomicBool::new(true));
-        state.s3_bucket = self.store.s3_bucket.clone();
         state
     }
 }

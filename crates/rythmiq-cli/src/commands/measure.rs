@@ -139,12 +139,10 @@ fn monthly_usage(config: &Config, budget: f64) -> anyhow::Result<rythmiq_report:
         db.migrate().await?;
         let now = chrono::Utc::now();
         let usage = db.monthly_usage(now, Some(budget)).await?;
-        let month_start = usage.month_start.and_hms_opt(0, 0, 0).context("midnight of the month's first day")?;
-        let days_elapsed = (now - month_start.and_utc()).num_seconds() as f64 / 86_400.0;
         anyhow::Ok(rythmiq_report::MonthlyUsage {
             cpu_hours_used: usage.cpu_hours_used,
             documents: usage.documents.max(0) as u64,
-            days_elapsed,
+            days_elapsed: usage.days_elapsed,
         })
     })
 }

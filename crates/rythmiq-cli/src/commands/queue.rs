@@ -24,12 +24,10 @@ pub fn migrate(config: &Config) -> anyhow::Result<()> {
     })
 }
 
-/// The fingerprint of the output-affecting config, as jobs record it (part of the idempotency key).
+/// The fingerprint of the output-affecting config, from which intake derives every job's keys (the one function
+/// the workers' pipelines verify jobs against).
 pub fn config_hash(config: &Config) -> anyhow::Result<String> {
-    // The same checked hash the engine records in every result, so job keys and result keys agree.
-    let model_sha =
-        rythmiq_ocr::verify_model(&config.pipeline.models_dir, config.pipeline.flags.model.as_str(), "eng")?;
-    Ok(config.pipeline.output_fingerprint(&model_sha))
+    Ok(config.pipeline.fingerprint()?)
 }
 
 /// `rythmiq enqueue`: store each file and queue it, as the API's POST does; one line per file on stdout (a TSV
@@ -46,16 +44,19 @@ pub fn enqueue(config: Config, args: EnqueueArgs) -> anyhow::Result<()> {
         let mut refused = 0usize;
         for file in &args.files {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            // The same intake as the API and `rythmiq ocr`: what the API refuses is not queued from here either.
-            if let Err(err) = rythmiq_types::intake::validate(&bytes) {
-                eprintln!("{}: refused: {err}", file.display());
-                refused += 1;
-                continue;
-            }
-            let sha = rythmiq_types::sha256_hex(&bytes);
-            let key = format!("inputs/{sha}");
-            store.put(&key, bytes, "application/octet-stream").await?;
-            let mut job = rythmiq_db::NewJob::new(key, sha, config_hash.clone());
+            // The same intake as the API: what the API refuses is not queued from here either, and what it accepts
+            // gets the same keys and the same input key.
+            let admitted = match rythmiq_types::intake::admit(&bytes, &config_hash) {
+                Ok(admitted) => admitted,
+                Err(err) => {
+                    eprintln!("{}: refused: {err}", file.display());
+                    refused += 1;
+                    continue;
+                }
+            };
+            let key = admitted.keys.input_key(&config.api.input_prefix);
+            store.put(&key, bytes, admitted.format.content_type()).await?;
+            let mut job = rythmiq_db::NewJob::new(key, admitted.keys);
             job.priority = args.priority;
             let queued = db.enqueue(&job).await?;
             let status = if queued.created { "queued" } else { "duplicate" };

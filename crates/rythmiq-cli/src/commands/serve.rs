@@ -63,17 +63,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let location = config.storage_location();
-    let uri = rythmiq_storage::StoreUri::parse(&location)?;
-    let s3_bucket = match &uri {
-        rythmiq_storage::StoreUri::S3 { bucket, .. } => Some(bucket.clone()),
-        _ => None,
-    };
-    let store = uri.open(&config.storage.s3)?;
+    let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
     let store_description = store.describe();
     let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
     state.prometheus = Some(handle);
-    state.s3_bucket = s3_bucket;
     let ready = state.ready.clone();
     let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.api.listen_addr)

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use rythmiq_db::{Attempt, Database, DbConfig, DbError, FailOutcome, JobState, MetricsRow, NewJob, TimeRange, Wake};
+use rythmiq_db::{
+    Attempt, Database, DbConfig, DbError, FailOutcome, JobKeys, JobState, MetricsRow, NewJob, TimeRange, Wake,
+};
 use rythmiq_types::{DocumentRun, ErrorKind, ModelKind, OptimisationFlags, PathKind, Stage, StageRecord};
 
 /// Retry delays short enough for tests, long enough that "not claimable yet" is observable:
@@ -150,7 +152,9 @@ macro_rules! conformance_tests {
             wait_for_work_wakes_on_enqueue_and_times_out,
             killed_worker_job_completed_once_by_another,
             metrics_reads_match_hand_computed_values,
-            typed_errors
+            typed_errors,
+            claim_hands_out_the_keys_intake_decided,
+            fail_carries_out_the_decision_made_in_rust
         );
     };
     (@each $open:path; $($name:ident),*) => {
@@ -170,7 +174,7 @@ macro_rules! conformance_tests {
 const LEASE: Duration = Duration::from_secs(30);
 
 pub fn job(n: usize) -> NewJob {
-    NewJob::new(format!("inputs/doc-{n}.png"), format!("{n:064x}"), "config-a")
+    NewJob::new(format!("inputs/doc-{n}.png"), JobKeys::new(format!("{n:064x}"), "config-a"))
 }
 
 /// A successful fast-path document with seven stage records (pre_ocr and enhancement skipped).
@@ -231,13 +235,13 @@ pub async fn idempotent_enqueue(t: &TestDb) {
     assert!(!again.created);
     assert_eq!(first.id, again.id);
     // Same bytes under another configuration is another job.
-    let other_config = NewJob { config_hash: "config-b".into(), ..job(1) };
+    let other_config = NewJob { keys: JobKeys::new(format!("{:064x}", 1), "config-b"), ..job(1) };
     let other = db.enqueue(&other_config).await.unwrap();
     assert!(other.created);
     assert_ne!(other.id, first.id);
     // Still idempotent once the job has finished.
     let claimed = db.claim("w1", LEASE).await.unwrap().unwrap();
-    db.complete(claimed.attempt, "results/x.json", &rows("x")).await.unwrap();
+    db.complete(claimed.attempt, &claimed.keys.result_key, &rows("x")).await.unwrap();
     assert_eq!(claimed.id(), first.id, "oldest first");
     let after_finish = db.enqueue(&job(1)).await.unwrap();
     assert_eq!((after_finish.id, after_finish.created), (first.id, false));
@@ -246,7 +250,7 @@ pub async fn idempotent_enqueue(t: &TestDb) {
     let status = db.get_job(other.id).await.unwrap();
     assert_eq!(status.state, JobState::Queued);
     assert_eq!(status.attempts, 0);
-    assert_eq!(status.config_hash, "config-b");
+    assert_eq!(status.keys, JobKeys::new(format!("{:064x}", 1), "config-b"));
 }
 
 /// Issue 11, defect 3: 40 simultaneous submissions against a limit of 10, from four database handles (as four API
@@ -290,7 +294,7 @@ pub async fn bounded_enqueue_holds_under_concurrency(t: &TestDb) {
     }
     // A finished job frees its place.
     let claimed = t.db.claim("w1", LEASE).await.unwrap().unwrap();
-    t.db.complete(claimed.attempt, "results/x.json", &rows("x")).await.unwrap();
+    t.db.complete(claimed.attempt, &claimed.keys.result_key, &rows("x")).await.unwrap();
     assert!(t.db.enqueue_bounded(&job(5000), LIMIT).await.unwrap().is_some_and(|e| e.created));
     for handle in handles.into_iter().skip(1) {
         handle.close().await;
@@ -312,10 +316,11 @@ pub async fn claim_and_complete(t: &TestDb) {
     assert!(running.started_at.is_some());
     assert!(db.heartbeat(claimed.attempt, LEASE).await.unwrap());
 
-    db.complete(claimed.attempt, "results/7.json", &rows("doc-7")).await.unwrap();
+    let result_key = job(7).keys.result_key;
+    db.complete(claimed.attempt, &result_key, &rows("doc-7")).await.unwrap();
     let done = db.get_job(enqueued.id).await.unwrap();
     assert_eq!(done.state, JobState::Succeeded);
-    assert_eq!(done.result_key.as_deref(), Some("results/7.json"));
+    assert_eq!(done.keys.result_key, result_key);
     assert_eq!(done.attempts, 1);
     assert!(done.finished_at.is_some() && done.latency().is_some());
     assert!(done.locked_by.is_none());
@@ -335,7 +340,7 @@ pub async fn claim_and_complete(t: &TestDb) {
     }
     assert_eq!(metrics, expected);
 
-    assert_stale(db.complete(claimed.attempt, "results/again.json", &rows("doc-7")).await, "second complete");
+    assert_stale(db.complete(claimed.attempt, &result_key, &rows("doc-7")).await, "second complete");
     assert!(!db.heartbeat(claimed.attempt, LEASE).await.unwrap(), "heartbeat on a finished job");
     assert_eq!(db.metrics_for_job(enqueued.id).await.unwrap().len(), 7);
     assert_eq!(db.queue_depth().await.unwrap().pending(), 0);
@@ -372,7 +377,7 @@ pub async fn concurrent_claimers_never_share_a_job(t: &TestDb) {
             let mut mine = Vec::new();
             while let Some(claimed) = db.claim(&worker_id, LEASE).await.unwrap() {
                 let metrics = rows(&claimed.id().to_string());
-                db.complete(claimed.attempt, "results/r.json", &metrics[..1]).await.unwrap();
+                db.complete(claimed.attempt, &claimed.keys.result_key, &metrics[..1]).await.unwrap();
                 mine.push(claimed.id());
             }
             mine
@@ -403,17 +408,17 @@ pub async fn expired_lease_is_reclaimed_and_stale_token_is_fenced(t: &TestDb) {
     assert!(second.attempt.token > first.attempt.token);
 
     assert!(!db.heartbeat(first.attempt, LEASE).await.unwrap());
-    assert_stale(db.complete(first.attempt, "results/stale.json", &rows("stale")).await, "stale complete");
+    assert_stale(db.complete(first.attempt, &first.keys.result_key, &rows("stale")).await, "stale complete");
     assert_stale(db.fail(first.attempt, ErrorKind::OcrFailed, "x", &rows("stale")).await, "stale fail");
     assert_stale(db.release(first.attempt).await, "stale release");
     assert!(db.metrics_for_job(id).await.unwrap().is_empty(), "a stale attempt writes no metrics");
     assert_eq!(db.get_job(id).await.unwrap().locked_by.as_deref(), Some("w2"));
 
-    db.complete(second.attempt, "results/1.json", &rows("doc-1")).await.unwrap();
+    db.complete(second.attempt, &second.keys.result_key, &rows("doc-1")).await.unwrap();
     let metrics = db.metrics_for_job(id).await.unwrap();
     assert_eq!(metrics.len(), 7);
     assert!(metrics.iter().all(|m| m.attempt == Some(1) && m.document_id == "doc-1"));
-    assert_eq!(db.get_job(id).await.unwrap().result_key.as_deref(), Some("results/1.json"));
+    assert_eq!(db.get_job(id).await.unwrap().state, JobState::Succeeded);
 }
 
 /// Issue 11, defect 7: lost workers (SIGKILL, eviction) do not use up a job's attempts. A job allowed a single
@@ -443,7 +448,8 @@ pub async fn lease_expiry_counts_interruptions_not_attempts(t: &TestDb) {
         }
     }
     // The good job's last run finishes; the doomed one loses its worker once more.
-    db.complete(last_good.unwrap().attempt, "results/good.json", &rows("good")).await.unwrap();
+    let last_good = last_good.unwrap();
+    db.complete(last_good.attempt, &last_good.keys.result_key, &rows("good")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert!(db.claim("w", LEASE).await.unwrap().is_none(), "the interruption allowance is spent");
     let done = db.get_job(good).await.unwrap();
@@ -536,8 +542,8 @@ pub async fn release_returns_job_without_burning_an_attempt(t: &TestDb) {
     assert_eq!(second.attempt_no, 1, "the released attempt was given back");
     assert_ne!(second.attempt.token, first.attempt.token);
     assert_stale(db.release(first.attempt).await, "release with the old token");
-    assert_stale(db.complete(first.attempt, "r", &[]).await, "complete with the released token");
-    db.complete(second.attempt, "results/1.json", &rows("doc-1")).await.unwrap();
+    assert_stale(db.complete(first.attempt, &first.keys.result_key, &[]).await, "complete with the released token");
+    db.complete(second.attempt, &second.keys.result_key, &rows("doc-1")).await.unwrap();
     assert_eq!(db.get_job(id).await.unwrap().state, JobState::Succeeded);
 }
 
@@ -548,16 +554,17 @@ pub async fn metrics_commit_atomically_with_completion(t: &TestDb) {
     // A batch that cannot be stored (the same stage twice for one run) must leave the job unfinished.
     let mut bad = rows("doc-1");
     bad.push(bad[0].clone());
-    let err = db.complete(claimed.attempt, "results/1.json", &bad).await.unwrap_err();
+    let key = claimed.keys.result_key.clone();
+    let err = db.complete(claimed.attempt, &key, &bad).await.unwrap_err();
     assert!(matches!(err, DbError::Conflict(_)), "{err:?}");
     assert!(!err.to_string().to_lowercase().contains("insert"), "no SQL in messages: {err}");
     let status = db.get_job(id).await.unwrap();
     assert_eq!(status.state, JobState::Running);
-    assert!(status.result_key.is_none());
+    assert!(status.finished_at.is_none());
     assert!(db.metrics_for_job(id).await.unwrap().is_empty(), "no metrics without a finished job");
 
-    db.complete(claimed.attempt, "results/1.json", &rows("doc-1")).await.unwrap();
-    assert_stale(db.complete(claimed.attempt, "results/1.json", &rows("doc-1")).await, "second completion");
+    db.complete(claimed.attempt, &key, &rows("doc-1")).await.unwrap();
+    assert_stale(db.complete(claimed.attempt, &key, &rows("doc-1")).await, "second completion");
     let metrics = db.metrics_for_job(id).await.unwrap();
     assert_eq!(metrics.len(), 7, "exactly one set of metrics");
     assert_eq!(metrics.iter().map(|m| m.run_id).collect::<HashSet<_>>().len(), 1);
@@ -640,7 +647,7 @@ pub async fn killed_worker_job_completed_once_by_another(t: &TestDb) {
     };
     assert_eq!(claimed.id(), id);
     assert_eq!(claimed.attempt_no, 1, "the killed worker's attempt is re-run, not counted as a failure");
-    db.complete(claimed.attempt, "results/1.json", &rows("doc-1")).await.unwrap();
+    db.complete(claimed.attempt, &claimed.keys.result_key, &rows("doc-1")).await.unwrap();
     assert!(db.claim("w3", Duration::from_millis(100)).await.unwrap().is_none());
     let status = db.get_job(id).await.unwrap();
     assert_eq!(status.state, JobState::Succeeded);
@@ -816,7 +823,7 @@ pub async fn typed_errors(t: &TestDb) {
     let err = db.get_job(missing).await.unwrap_err();
     assert!(matches!(err, DbError::NotFound(id) if id == missing), "{err:?}");
     assert!(!err.is_retryable());
-    let bogus = Attempt { job_id: missing, token: rythmiq_db::AttemptToken(1) };
+    let bogus = Attempt { job_id: missing, token: rythmiq_db::AttemptToken(1), number: 1, max_attempts: 5 };
     assert_stale(db.complete(bogus, "r", &[]).await, "complete of an unknown job");
     assert!(matches!(db.claim("w", Duration::ZERO).await, Err(DbError::Invalid(_))));
     assert!(matches!(db.enqueue(&NewJob { max_attempts: 0, ..job(1) }).await, Err(DbError::Invalid(_))));
@@ -826,4 +833,80 @@ pub async fn typed_errors(t: &TestDb) {
     let err = other.queue_depth().await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(err.to_string(), "database unavailable");
+}
+
+// ---- the keys intake decided (issue 13) ----
+
+/// The job row carries the content hash, the config fingerprint and the result key decided at intake: a claim and
+/// a status lookup return exactly those, and `complete` refuses any other result key (typed, nothing written).
+pub async fn claim_hands_out_the_keys_intake_decided(t: &TestDb) {
+    let db = &t.db;
+    let admitted = rythmiq_types::intake::admit(b"%PDF-1.7 a document", "fingerprint-a").unwrap();
+    let new = NewJob::new(admitted.keys.input_key("inputs/"), admitted.keys.clone());
+    let id = db.enqueue(&new).await.unwrap().id;
+    let claimed = db.claim("w1", LEASE).await.unwrap().expect("the job");
+    assert_eq!(claimed.keys, admitted.keys, "the claim carries what intake decided");
+    assert_eq!(claimed.input_key, format!("inputs/{}", admitted.keys.content_sha256));
+    assert_eq!(claimed.keys.result_key, format!("results/{}/fingerprint-a.json", admitted.keys.content_sha256));
+    assert_eq!((claimed.attempt.number, claimed.attempt.max_attempts), (1, NewJob::DEFAULT_MAX_ATTEMPTS));
+    assert_eq!(db.get_job(id).await.unwrap().keys, admitted.keys, "the status carries them from enqueue on");
+
+    let elsewhere = rythmiq_types::intake::result_key(&admitted.keys.content_sha256, "fingerprint-b");
+    match db.complete(claimed.attempt, &elsewhere, &rows("doc")).await {
+        Err(DbError::ResultKeyMismatch { job_id }) => assert_eq!(job_id, id),
+        other => panic!("a result under another key must be refused: {other:?}"),
+    }
+    let status = db.get_job(id).await.unwrap();
+    assert_eq!((status.state, status.keys.result_key.as_str()), (JobState::Running, admitted.keys.result_key.as_str()));
+    assert!(db.metrics_for_job(id).await.unwrap().is_empty(), "a refused completion writes no metrics");
+    db.complete(claimed.attempt, &admitted.keys.result_key, &rows("doc")).await.unwrap();
+    assert_eq!(db.get_job(id).await.unwrap().state, JobState::Succeeded);
+    // The same bytes under another fingerprint are another job with another result key.
+    let other = NewJob::new(new.input_key.clone(), JobKeys::new(admitted.keys.content_sha256.clone(), "fingerprint-b"));
+    let other_id = db.enqueue(&other).await.unwrap().id;
+    assert_ne!(other_id, id);
+    assert_eq!(db.get_job(other_id).await.unwrap().keys.result_key, elsewhere);
+}
+
+/// `fail` decides retry or dead-letter once, in Rust, from the attempt's number and allowance; each dialect's
+/// statement carries the decision out, and refuses an attempt whose number is not the row's (nothing written).
+pub async fn fail_carries_out_the_decision_made_in_rust(t: &TestDb) {
+    let db = &t.db;
+    let id = db.enqueue(&NewJob { max_attempts: 2, ..job(1) }).await.unwrap().id;
+    let claimed = db.claim("w1", LEASE).await.unwrap().unwrap();
+    let forged = Attempt { number: claimed.attempt.number + 1, ..claimed.attempt };
+    assert_stale(db.fail(forged, ErrorKind::Timeout, "x", &rows("doc-1")).await, "an attempt number not the row's");
+    assert!(db.metrics_for_job(id).await.unwrap().is_empty());
+    assert_eq!(db.get_job(id).await.unwrap().state, JobState::Running, "the refused fail changed nothing");
+
+    let before = Utc::now();
+    let outcome = db.fail(claimed.attempt, ErrorKind::Timeout, "slow", &rows("doc-1")).await.unwrap();
+    let FailOutcome::Retrying { run_after, attempts: 1 } = outcome else {
+        panic!("attempt 1 of 2 retries: {outcome:?}")
+    };
+    let delay = (run_after - before).to_std().unwrap_or_default();
+    let ceiling = db.backoff().ceiling(1);
+    assert!(delay >= ceiling / 2 - Duration::from_millis(20) && delay <= ceiling + Duration::from_millis(250));
+    assert_eq!(db.get_job(id).await.unwrap().run_after, run_after, "the stored run_after is the one reported");
+
+    let second = loop {
+        if let Some(claimed) = db.claim("w1", LEASE).await.unwrap() {
+            break claimed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(second.attempt.number, 2);
+    // The last allowed attempt dead-letters even a retryable kind.
+    let outcome = db.fail(second.attempt, ErrorKind::Timeout, "slow again", &rows("doc-1")).await.unwrap();
+    assert_eq!(outcome, FailOutcome::DeadLettered { attempts: 2 });
+    let status = db.get_job(id).await.unwrap();
+    assert_eq!((status.state, status.error_message.as_deref()), (JobState::DeadLettered, Some("slow again")));
+    assert!(status.finished_at.is_some());
+    // A permanent kind dead-letters on the first attempt, whatever the allowance.
+    let permanent = db.enqueue(&NewJob { max_attempts: 5, ..job(2) }).await.unwrap().id;
+    let claimed = db.claim("w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.id(), permanent);
+    let outcome = db.fail(claimed.attempt, ErrorKind::ConfigMismatch, "fingerprints differ", &[]).await.unwrap();
+    assert_eq!(outcome, FailOutcome::DeadLettered { attempts: 1 });
+    assert_eq!(db.get_job(permanent).await.unwrap().error_kind, Some(ErrorKind::ConfigMismatch));
 }
