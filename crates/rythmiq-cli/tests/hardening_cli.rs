@@ -2,27 +2,13 @@
 //! blank `RYTHMIQ_API_TOKEN` is refused instead of meaning "no auth", an unauthenticated API on a non-loopback
 //! address must be chosen explicitly, and `worker --drain` opens no probe port.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn rythmiq(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
-    cmd.current_dir(repo_root())
-        .env_remove("RYTHMIQ_REEXECED")
-        .env_remove("DATABASE_URL")
-        .env_remove("RYTHMIQ_STORAGE")
-        .env_remove("RYTHMIQ_API_TOKEN")
-        .env_remove("RYTHMIQ_ALLOW_UNAUTHENTICATED")
-        .env_remove("RYTHMIQ_METRICS_ADDR")
-        .env("RYTHMIQ_DATA_DIR", data_dir);
-    cmd
-}
+use support::rythmiq;
 
 /// Runs `cmd` to completion, or kills it after `limit` (a server that should have refused to start) and fails.
 fn run_bounded(mut cmd: Command, limit: Duration) -> Output {

@@ -3,69 +3,30 @@
 //! alert rules read is one the code exports (renaming a metric in the code breaks this test until the dashboard
 //! and rules follow).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rythmiq_suite::monitoring::{
     dashboard_file, dashboard_queries, exposition_families, exposition_series_names, parse_rules, promtool, rules_file,
     series_names,
 };
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body).
-fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
+use support::{http, repo_root, rythmiq, Process};
 
 /// Starts `rythmiq ARGS` on a fresh embedded data dir and returns it with the address printed after `prefix`.
-fn start(data_dir: &std::path::Path, args: &[&str], prefix: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
-        .current_dir(repo_root())
-        .env_remove("RYTHMIQ_REEXECED")
-        .env_remove("DATABASE_URL")
-        .env_remove("RYTHMIQ_STORAGE")
-        .env_remove("RYTHMIQ_API_TOKEN")
-        .env("RYTHMIQ_DATA_DIR", data_dir)
-        .args(args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "{args:?} exited before listening");
-        if let Some(rest) = line.trim().strip_prefix(prefix) {
-            break rest.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    (child, addr)
+fn start(data_dir: &std::path::Path, args: &[&str], prefix: &str) -> (Process, String) {
+    let mut cmd = rythmiq(data_dir);
+    cmd.args(args);
+    let mut process = Process::spawn(cmd);
+    let addr = process.wait_for(prefix, Duration::from_secs(120));
+    (process, addr)
 }
 
-fn stop(mut child: Child) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "did not stop cleanly: {exit:?}");
+fn stop(process: Process) {
+    let (exit, output) = process.terminate();
+    assert!(exit.success(), "did not stop cleanly: {exit:?}\n{output}");
 }
 
 /// `promtool check metrics` on the exposition: it must exit 0 and report nothing.
@@ -103,12 +64,12 @@ fn serve_metrics_are_clean_and_cover_the_dashboard_and_the_rules() {
         start(dir.path(), &["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"], "listening on http://");
     // One document through the whole pipeline, so every per-document family has observations.
     let image = std::fs::read(repo_root().join("corpus/tess_phototest.tif")).unwrap();
-    let (status, body) = http(&addr, "POST", "/v1/documents", "image/tiff", &image);
+    let (status, body) = http(&addr, "POST", "/v1/documents", Some("image/tiff"), &image);
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, body) = http(&addr, "GET", &format!("/v1/documents/{id}"), "application/json", b"");
+        let (_, body) = http(&addr, "GET", &format!("/v1/documents/{id}"), Some("application/json"), b"");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         if v["status"] == "succeeded" {
             break;
@@ -116,7 +77,7 @@ fn serve_metrics_are_clean_and_cover_the_dashboard_and_the_rules() {
         assert!(Instant::now() < deadline, "not done in time: {v}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (code, text) = http(&addr, "GET", "/metrics", "text/plain", b"");
+    let (code, text) = http(&addr, "GET", "/metrics", Some("text/plain"), b"");
     assert_eq!(code, 200);
     stop(child);
 
@@ -160,7 +121,7 @@ fn worker_metrics_are_clean() {
         &["worker", "--concurrency", "1", "--metrics-addr", "127.0.0.1:0"],
         "probes listening on http://",
     );
-    let (code, text) = http(&addr, "GET", "/metrics", "text/plain", b"");
+    let (code, text) = http(&addr, "GET", "/metrics", Some("text/plain"), b"");
     assert_eq!(code, 200);
     stop(child);
     own_hygiene(&text);

@@ -2,74 +2,31 @@
 //! TIFF (submit, poll, result with `pages`) on the embedded SQLite and on PostgreSQL; `rythmiq ocr` prints every
 //! page; `rythmiq enqueue` refuses what the API refuses.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{http, repo_root, rythmiq, Process};
 
-fn rythmiq(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
-    cmd.current_dir(repo_root())
-        .env_remove("RYTHMIQ_REEXECED")
-        .env_remove("DATABASE_URL")
-        .env_remove("RYTHMIQ_STORAGE")
-        .env("RYTHMIQ_DATA_DIR", data_dir);
-    cmd
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body).
-fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
-}
-
-fn start_serve(data_dir: &Path, database_url: Option<&str>) -> (Child, String) {
+fn start_serve(data_dir: &Path, database_url: Option<&str>) -> (Process, String) {
     let mut cmd = rythmiq(data_dir);
     if let Some(url) = database_url {
         cmd.env("DATABASE_URL", url);
     }
-    let mut child =
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"]).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve exited before listening");
-        if let Some(rest) = line.trim().strip_prefix("listening on http://") {
-            break rest.to_string();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    (child, addr)
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "1"]);
+    Process::listening(cmd)
 }
 
 /// Submits `file`, polls it to success and returns its result document.
 fn submit_and_fetch(addr: &str, file: &str, content_type: &str) -> serde_json::Value {
     let bytes = std::fs::read(repo_root().join(file)).unwrap();
-    let (status, body) = http(addr, "POST", "/v1/documents", content_type, &bytes);
+    let (status, body) = http(addr, "POST", "/v1/documents", Some(content_type), &bytes);
     assert_eq!(status, 202, "{file}: {body}");
     let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let (code, body) = http(addr, "GET", &format!("/v1/documents/{id}"), "application/json", b"");
+        let (code, body) = http(addr, "GET", &format!("/v1/documents/{id}"), Some("application/json"), b"");
         assert_eq!(code, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         if v["status"] == "succeeded" {
@@ -79,14 +36,14 @@ fn submit_and_fetch(addr: &str, file: &str, content_type: &str) -> serde_json::V
         assert!(Instant::now() < deadline, "{file} not done in time: {v}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let (code, body) = http(addr, "GET", &format!("/v1/documents/{id}/result"), "application/json", b"");
+    let (code, body) = http(addr, "GET", &format!("/v1/documents/{id}/result"), Some("application/json"), b"");
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
 
 fn check_pages_end_to_end(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = start_serve(dir.path(), database_url);
+    let (server, addr) = start_serve(dir.path(), database_url);
     let pdf = submit_and_fetch(&addr, "corpus/multipage/pages_mixed.pdf", "application/pdf");
     assert_eq!(pdf["schema_version"], "rythmiq.result/v2");
     let pages = pdf["pages"].as_array().unwrap();
@@ -97,8 +54,8 @@ fn check_pages_end_to_end(database_url: Option<&str>) {
     let tiff = submit_and_fetch(&addr, "corpus/multipage/pages_fax.tif", "image/tiff");
     assert_eq!(tiff["pages"].as_array().unwrap().len(), 2, "every TIFF page: {tiff}");
     assert!(tiff["text"].as_str().unwrap().contains('\u{c}'));
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    assert!(child.wait().unwrap().success());
+    let (exit, output) = server.terminate();
+    assert!(exit.success(), "{output}");
 }
 
 #[test]

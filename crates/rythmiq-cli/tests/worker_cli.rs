@@ -1,23 +1,13 @@
 //! `rythmiq enqueue` and `rythmiq worker` as processes on the embedded database: a drained queue, and SIGTERM
 //! in the middle of a job (the job in flight finishes inside the grace period, the process exits cleanly).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn rythmiq(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
-    cmd.current_dir(repo_root())
-        .env_remove("RYTHMIQ_REEXECED")
-        .env_remove("DATABASE_URL")
-        .env_remove("RYTHMIQ_STORAGE")
-        .env("RYTHMIQ_DATA_DIR", data_dir);
-    cmd
-}
+use support::{repo_root, rythmiq};
 
 fn job_states(data_dir: &Path) -> Vec<(String, String)> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
