@@ -1,6 +1,7 @@
 //! Shared support for the workspace tests and benchmarks: where the corpus and the models are, and a pipeline
 //! wired to local stores in a temporary directory.
 
+pub mod catalogue;
 pub mod monitoring;
 
 use std::path::{Path, PathBuf};

@@ -35,6 +35,10 @@ pub struct ApiConfig {
     pub poll_hint_secs: u64,
     /// After the shutdown signal, how long requests in flight may take to finish before `serve` returns anyway.
     pub shutdown_grace_secs: u64,
+    /// Longest time a request's line and headers may take to arrive, counted from when the connection is ready
+    /// for a request: a new connection, or a keep-alive one after its last response. Past it the connection is
+    /// closed without an answer, so it bounds both a slow-loris head and an idle keep-alive connection.
+    pub header_read_timeout_secs: u64,
     /// Longest pause between two pieces of a request body before the request is answered 408 and dropped.
     pub body_idle_timeout_secs: u64,
     /// Longest time a whole request body may take to arrive (50 MiB at 1 MB/s is under a minute).
@@ -56,6 +60,7 @@ impl Default for ApiConfig {
             input_prefix: "inputs/".to_string(),
             poll_hint_secs: 2,
             shutdown_grace_secs: 30,
+            header_read_timeout_secs: 10,
             body_idle_timeout_secs: 20,
             body_timeout_secs: 300,
         }
@@ -74,6 +79,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("input_prefix", &self.input_prefix)
             .field("poll_hint_secs", &self.poll_hint_secs)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
             .field("body_timeout_secs", &self.body_timeout_secs)
             .finish()
@@ -113,6 +119,9 @@ impl ApiConfig {
         }
         if self.poll_hint_secs == 0 {
             return invalid("poll_hint_secs must be at least 1");
+        }
+        if self.header_read_timeout_secs == 0 {
+            return invalid("header_read_timeout_secs must be at least 1");
         }
         if self.body_idle_timeout_secs == 0 || self.body_timeout_secs < self.body_idle_timeout_secs {
             return invalid("body_idle_timeout_secs must be at least 1 and at most body_timeout_secs");
@@ -199,6 +208,7 @@ mod tests {
         for bad in [
             ApiConfig { max_body_bytes: 0, ..ApiConfig::default() },
             ApiConfig { max_queue_depth: 0, ..ApiConfig::default() },
+            ApiConfig { header_read_timeout_secs: 0, ..ApiConfig::default() },
             ApiConfig { auth_token: Some(String::new()), ..ApiConfig::default() },
             ApiConfig { auth_token: Some("has a space in it ok".into()), ..ApiConfig::default() },
             ApiConfig { auth_token: Some("  \t ".into()), ..ApiConfig::default() },

@@ -14,10 +14,11 @@ mod error;
 mod multipart;
 mod probes;
 pub mod process_metrics;
+mod server;
 mod sniff;
 pub mod telemetry;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -154,18 +155,19 @@ pub async fn serve(
     let upkeep_opt = state.prometheus.clone().map(|handle| telemetry::spawn_upkeep(handle, UPKEEP_INTERVAL));
     tracing::info!(%addr, "api listening");
 
-    // axum waits for every connection to finish after the signal; a client that never finishes its request would
-    // hold shutdown forever. So the signal is also forwarded here, to start the grace clock.
+    // The accept loop waits for every connection to finish after the signal; a client that never finishes its
+    // request would hold shutdown forever. So the signal is also forwarded here, to start the grace clock.
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
         tracing::info!("api shutting down: no new connections, finishing requests in flight");
         let _ = signalled_tx.send(());
     };
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).into_future();
+    let header_read_timeout = Duration::from_secs(state.config.header_read_timeout_secs);
+    let server = server::run(listener, router(state), header_read_timeout, shutdown);
     tokio::pin!(server);
-    let result = tokio::select! {
-        result = &mut server => result,
+    tokio::select! {
+        () = &mut server => {}
         _ = async {
             // A dropped sender (the server ended first) is not a signal: wait forever and let the other arm win.
             if signalled_rx.await.is_err() {
@@ -174,12 +176,18 @@ pub async fn serve(
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(grace_secs = grace.as_secs(), "api grace period over: dropping open connections");
-            Ok(())
         }
-    };
+    }
     if let Some(task) = upkeep_opt {
         task.abort();
     }
     tracing::info!("api stopped");
-    result
+    Ok(())
+}
+
+/// Serves [`probe_router`] on `listener` until the process ends, with the same header-read timeout as [`serve`]
+/// (`state.config.header_read_timeout_secs`): a worker pod's probe port is as reachable as the API's.
+pub async fn serve_probes(listener: tokio::net::TcpListener, state: AppState) {
+    let header_read_timeout = Duration::from_secs(state.config.header_read_timeout_secs.max(1));
+    server::run(listener, probe_router(state), header_read_timeout, std::future::pending()).await;
 }

@@ -452,3 +452,85 @@ async fn a_stalled_body_times_out_with_408() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(fx.db.db.queue_depth().await.unwrap().pending(), 0);
 }
+
+/// Reads from `stream` until the server closes it, for at most `limit`: `Some(elapsed)` when it closed (EOF or a
+/// reset), `None` when it was still open at the limit.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut sink = Vec::new();
+    match tokio::time::timeout(limit, stream.read_to_end(&mut sink)).await {
+        Ok(_) => Some(started.elapsed()),
+        Err(_) => None,
+    }
+}
+
+/// Issue 11, defect 5 (header part): a slow-loris head (the request line dribbled out a byte at a time, never
+/// finished) is cut off after `header_read_timeout_secs`, however steadily the bytes arrive.
+#[tokio::test]
+async fn a_slow_request_head_is_closed_after_the_header_timeout() {
+    let fx = Fixture::local("slow_head").await;
+    let server = TestServer::start(fx.state(ApiConfig { header_read_timeout_secs: 1, ..test_config() })).await;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut read_half, mut write_half) = stream.into_split();
+    let started = std::time::Instant::now();
+    // A byte every 200 ms for up to 8 s: never idle long enough for an idle timeout to explain the close.
+    let dribble = tokio::spawn(async move {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle().take(40) {
+            if write_half.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut sink = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(6), tokio::io::AsyncReadExt::read_to_end(&mut read_half, &mut sink))
+            .await;
+    dribble.abort();
+    assert!(read.is_ok(), "a head still arriving after 6 s was not cut off");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(4), "closed after {elapsed:?}");
+    assert!(sink.is_empty(), "a half head got an answer: {:?}", String::from_utf8_lossy(&sink));
+
+    // A connection that never sends a byte is closed the same way.
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let closed = closed_within(&mut silent, Duration::from_secs(6)).await;
+    assert!(closed.is_some_and(|t| t < Duration::from_secs(4)), "a silent connection was held: {closed:?}");
+}
+
+/// A keep-alive connection that goes quiet after its response is closed after `header_read_timeout_secs`; one
+/// that keeps asking is served every time.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let fx = Fixture::local("idle_keep_alive").await;
+    let server = TestServer::start(fx.state(ApiConfig { header_read_timeout_secs: 1, ..test_config() })).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    for _ in 0..3 {
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        // Read one whole response: its head, then Content-Length bytes.
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "closed mid-response: {:?}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&raw).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse().ok())
+                    .expect("content-length");
+                if body.len() >= len {
+                    assert!(head.starts_with("HTTP/1.1 200"), "{text}");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await; // under the timeout: still open
+    }
+    let closed = closed_within(&mut stream, Duration::from_secs(6)).await;
+    assert!(closed.is_some_and(|t| t < Duration::from_secs(3)), "idle keep-alive connection held: {closed:?}");
+}

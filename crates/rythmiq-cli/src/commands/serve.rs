@@ -116,11 +116,7 @@ pub async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         eprintln!("probes listening on http://{}", listener.local_addr()?);
         rythmiq_api::telemetry::spawn_upkeep(handle, std::time::Duration::from_secs(5));
-        tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, rythmiq_api::probe_router(state)).await {
-                tracing::error!(error = %format!("{err:#}"), "probe server failed");
-            }
-        });
+        tokio::spawn(rythmiq_api::serve_probes(listener, state));
     }
     let storage = config.storage_location();
     banner(&config, "worker", probe_addr.map(|a| a.to_string()), &storage).print(logging::format());
