@@ -144,6 +144,8 @@ enum Command {
         doc_timeout_secs: f64,
         #[arg(long, default_value = "results/loadtest.json")]
         output: PathBuf,
+        #[command(flatten)]
+        live: rythmiq_loadtest::LiveArgs,
     },
     /// Corpus tools.
     Corpus {
@@ -290,6 +292,7 @@ fn main() -> anyhow::Result<()> {
             double,
             doc_timeout_secs,
             output,
+            live,
         } => {
             let constraints = rythmiq_report::Constraints::default();
             let plan = rythmiq_loadtest::LoadTestPlan {
@@ -307,6 +310,7 @@ fn main() -> anyhow::Result<()> {
                 error_rate_limit: constraints.error_rate_limit,
                 server_exe: std::env::current_exe()?,
                 server_args: cli.overrides.to_args(),
+                live,
             };
             runtime()?.block_on(loadtest(plan, output))
         }
@@ -413,7 +417,8 @@ fn report(
     } else {
         None
     };
-    let report = Report::build(constraints, bench_summary, load, compare, usage)?;
+    let mut report = Report::build(constraints, bench_summary, load, compare, usage)?;
+    report.git_revision = Some(env!("RYTHMIQ_GIT_REV").to_string());
     let markdown = render_markdown(&report);
     let (md_path, html_path) = (output.with_extension("md"), output.with_extension("html"));
     std::fs::write(&md_path, &markdown).with_context(|| format!("writing {}", md_path.display()))?;
