@@ -12,7 +12,9 @@
 //! - Service times are the bench's warm, successful documents drawn in a seeded shuffle, over several
 //!   replications; the percentiles are nearest-rank over every replication's latencies.
 //!
-//! The simulation takes plain numbers (no bench or pipeline types) so that it can be tested on its own.
+//! The simulation takes plain numbers (no bench or pipeline types) so that it can be tested on its own. [`replay`]
+//! runs the same queue on a measured run's own arrivals and service times: the check of the model against real runs
+//! ([`REPLAY_TOLERANCE`]), independent of how loaded the machine was.
 
 use serde::{Deserialize, Serialize};
 
