@@ -256,6 +256,8 @@ pub struct LoadtestArgs {
     #[arg(long, default_value = "results/loadtest.json", value_name = "FILE")]
     pub output: PathBuf,
     #[command(flatten)]
+    pub live: rythmiq_loadtest::LiveArgs,
+    #[command(flatten)]
     pub pipeline: PipelineArgs,
     #[command(flatten)]
     pub store: StoreArgs,

@@ -70,7 +70,10 @@ fn locust_reports_end_to_end_latency_per_document() {
     let stats = std::fs::read_to_string(dir.path().join("load_test_stats.csv"))
         .unwrap_or_else(|e| panic!("no stats CSV ({e}): {}", String::from_utf8_lossy(&out.stderr)));
     let mut rows = stats.lines();
-    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let header_line = rows.next().unwrap();
+    // `rythmiq loadtest --csv` writes the same header, so one spreadsheet reads both tools' files.
+    assert_eq!(header_line, rythmiq_loadtest::LOCUST_STATS_HEADER, "locust's header changed");
+    let header: Vec<&str> = header_line.split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
     let e2e: Vec<&str> = rows
         .map(|r| r.split(',').collect::<Vec<_>>())

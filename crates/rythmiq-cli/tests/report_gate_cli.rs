@@ -75,3 +75,35 @@ fn plan_prints_the_cores_the_burst_needs_and_writes_json() {
     assert!(stdout.contains("more slots than cores add no CPU capacity"));
     assert_eq!(plan["this_machine"].as_array().unwrap().len(), 4, "slots 1..=2 x 2 cores");
 }
+
+/// The HTML header names the revision the binary was built from: what `git rev-parse --short HEAD` says now, or
+/// "unknown" where git cannot tell (a source tarball, as in the Docker build without `RYTHMIQ_GIT_REV`).
+#[test]
+fn the_html_header_shows_the_git_revision_of_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let run = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
+        .env_remove("RYTHMIQ_REEXECED")
+        .arg("report")
+        .arg("--bench")
+        .arg(fixtures().join("bench_small.json"))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let html = std::fs::read_to_string(out.with_extension("html")).unwrap();
+    let expected = match std::env::var("RYTHMIQ_GIT_REV").ok().filter(|v| !v.trim().is_empty()) {
+        Some(v) => v.trim().to_string(),
+        None => Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+    };
+    let line = format!("rythmiq {} (git {expected})", env!("CARGO_PKG_VERSION"));
+    assert!(html.contains(&line), "{line} not in the header: {}", &html[..html.len().min(1500)]);
+}

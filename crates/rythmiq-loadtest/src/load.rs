@@ -1,13 +1,15 @@
 //! One burst (`run_load`) and a ramp of bursts (`run_ramp`) against a running API.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rythmiq_measure::stats::percentile_of_sorted;
-use rythmiq_measure::{Bottleneck, BottleneckKind, FailureCounts, LoadTestResult, RampStep, ResourceSample};
+use rythmiq_measure::{Bottleneck, BottleneckKind, FailureCounts, JobRecord, LoadTestResult, RampStep, ResourceSample};
 
 use crate::http;
+use crate::live::{Live, Progress};
+use crate::locust_csv::{RequestKind, RequestSample};
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -26,6 +28,8 @@ pub struct LoadOptions {
     pub cores: u32,
     pub p95_limit_secs: f64,
     pub error_rate_limit: f64,
+    /// Live progress on stderr while the burst runs.
+    pub progress: Progress,
 }
 
 /// How one document fared.
@@ -41,6 +45,37 @@ enum FailureKind {
     ServerError,
     Validation,
     Rejected,
+}
+
+/// What one user measured: each document's outcome, the accepted documents' records, every request's time.
+#[derive(Debug, Default)]
+struct UserRun {
+    outcomes: Vec<Outcome>,
+    jobs: Vec<JobRecord>,
+    requests: Vec<RequestSample>,
+}
+
+/// The clocks of one burst: the monotonic start and the same instant in UTC (to place the server's timestamps).
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    start: Instant,
+    start_utc: chrono::DateTime<chrono::Utc>,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock { start: Instant::now(), start_utc: chrono::Utc::now() }
+    }
+
+    fn secs(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    /// An RFC 3339 timestamp of the server as seconds since the start (negative when before it).
+    fn server_secs(&self, v: &serde_json::Value) -> Option<f64> {
+        let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+        Some((t.with_timezone(&chrono::Utc) - self.start_utc).num_microseconds()? as f64 / 1e6)
+    }
 }
 
 fn content_type(path: &std::path::Path) -> &'static str {
@@ -60,62 +95,125 @@ fn classify(status: u16) -> FailureKind {
     }
 }
 
+fn millis(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
 /// One simulated user: submit its documents back to back (the burst), then poll them all until done.
-async fn user(opts: Arc<LoadOptions>, docs: Vec<PathBuf>, start: Instant) -> Vec<Outcome> {
+async fn user(opts: Arc<LoadOptions>, index: u32, docs: Vec<PathBuf>, clock: Clock, live: Arc<Live>) -> UserRun {
     let mut auth = Vec::new();
     let bearer = opts.auth_token.as_ref().map(|t| format!("Bearer {t}"));
     if let Some(b) = &bearer {
         auth.push(("Authorization", b.as_str()));
     }
-    let mut pending: Vec<(String, Instant)> = Vec::new();
-    let mut outcomes = Vec::new();
+    // (id, submitted, its record)
+    let mut pending: Vec<(String, Instant, JobRecord)> = Vec::new();
+    let mut run = UserRun::default();
+    let failed = |run: &mut UserRun, kind: FailureKind, submitted: Instant| {
+        run.outcomes.push(Outcome::Failed(kind));
+        run.requests.push(RequestSample {
+            kind: RequestKind::EndToEnd,
+            millis: millis(submitted),
+            ok: false,
+            bytes: 0,
+        });
+        live.failed();
+    };
     for doc in &docs {
+        let submitted = Instant::now();
         let Ok(bytes) = tokio::fs::read(doc).await else {
-            outcomes.push(Outcome::Failed(FailureKind::Validation));
+            failed(&mut run, FailureKind::Validation, submitted);
             continue;
         };
         let mut headers = auth.clone();
         headers.push(("Content-Type", content_type(doc)));
         let submitted = Instant::now();
-        match http::request(&opts.addr, "POST", "/v1/documents", &headers, &bytes, Duration::from_secs(30)).await {
+        live.submitted();
+        let answer =
+            http::request(&opts.addr, "POST", "/v1/documents", &headers, &bytes, Duration::from_secs(30)).await;
+        let ok = matches!(&answer, Ok(r) if r.status == 202);
+        let size = answer.as_ref().map_or(0, |r| r.body.len());
+        run.requests.push(RequestSample { kind: RequestKind::Submit, millis: millis(submitted), ok, bytes: size });
+        match answer {
             Ok(r) if r.status == 202 => {
                 let id = serde_json::from_slice::<serde_json::Value>(&r.body)
                     .ok()
                     .and_then(|v| v["id"].as_str().map(String::from));
                 match id {
-                    Some(id) => pending.push((id, submitted)),
-                    None => outcomes.push(Outcome::Failed(FailureKind::ServerError)),
+                    Some(id) => {
+                        let record = JobRecord {
+                            user: index,
+                            submitted_at_secs: clock.secs(submitted),
+                            accepted_at_secs: clock.secs(Instant::now()),
+                            seen_done_at_secs: None,
+                            server_enqueued_at_secs: None,
+                            server_started_at_secs: None,
+                            server_finished_at_secs: None,
+                            failed: false,
+                        };
+                        pending.push((id, submitted, record));
+                    }
+                    None => failed(&mut run, FailureKind::ServerError, submitted),
                 }
             }
-            Ok(r) => outcomes.push(Outcome::Failed(classify(r.status))),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => outcomes.push(Outcome::Failed(FailureKind::Timeout)),
-            Err(_) => outcomes.push(Outcome::Failed(FailureKind::ServerError)),
+            Ok(r) => failed(&mut run, classify(r.status), submitted),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => failed(&mut run, FailureKind::Timeout, submitted),
+            Err(_) => failed(&mut run, FailureKind::ServerError, submitted),
         }
     }
+    // Polls on a fixed schedule (every `poll_interval` from the end of the submissions), not a sleep after each
+    // round, so a slow round does not push every later poll back: the planner's model of the client.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + opts.poll_interval, opts.poll_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pending.is_empty() {
-        tokio::time::sleep(opts.poll_interval).await;
+        ticks.tick().await;
         let mut still = Vec::new();
-        for (id, submitted) in pending {
+        for (id, submitted, mut record) in pending {
             let path = format!("/v1/documents/{id}");
-            let status = http::request(&opts.addr, "GET", &path, &auth, b"", Duration::from_secs(10)).await;
-            let state = status
+            let asked = Instant::now();
+            let answer = http::request(&opts.addr, "GET", &path, &auth, b"", Duration::from_secs(10)).await;
+            let ok = matches!(&answer, Ok(r) if r.status == 200);
+            let size = answer.as_ref().map_or(0, |r| r.body.len());
+            run.requests.push(RequestSample { kind: RequestKind::Poll, millis: millis(asked), ok, bytes: size });
+            let body = answer
                 .ok()
                 .filter(|r| r.status == 200)
-                .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
-                .and_then(|v| v["status"].as_str().map(String::from));
+                .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok());
+            let state = body.as_ref().and_then(|v| v["status"].as_str().map(String::from));
+            if let Some(v) = &body {
+                record.server_enqueued_at_secs = clock.server_secs(&v["enqueued_at"]);
+                record.server_started_at_secs = clock.server_secs(&v["started_at"]);
+                record.server_finished_at_secs = clock.server_secs(&v["finished_at"]);
+            }
             match state.as_deref() {
-                Some("succeeded") => outcomes.push(Outcome::Done {
-                    latency_secs: submitted.elapsed().as_secs_f64(),
-                    finished_at_secs: start.elapsed().as_secs_f64(),
-                }),
-                Some("dead_lettered") => outcomes.push(Outcome::Failed(FailureKind::ServerError)),
-                _ if submitted.elapsed() > opts.doc_timeout => outcomes.push(Outcome::Failed(FailureKind::Timeout)),
-                _ => still.push((id, submitted)),
+                Some("succeeded") => {
+                    let latency_secs = submitted.elapsed().as_secs_f64();
+                    let now = clock.secs(Instant::now());
+                    record.seen_done_at_secs = Some(now);
+                    run.outcomes.push(Outcome::Done { latency_secs, finished_at_secs: now });
+                    run.requests.push(RequestSample {
+                        kind: RequestKind::EndToEnd,
+                        millis: latency_secs * 1000.0,
+                        ok: true,
+                        bytes: 0,
+                    });
+                    live.done(latency_secs);
+                    run.jobs.push(record);
+                }
+                Some("dead_lettered") => {
+                    failed(&mut run, FailureKind::ServerError, submitted);
+                    run.jobs.push(JobRecord { failed: true, ..record });
+                }
+                _ if submitted.elapsed() > opts.doc_timeout => {
+                    failed(&mut run, FailureKind::Timeout, submitted);
+                    run.jobs.push(JobRecord { failed: true, ..record });
+                }
+                _ => still.push((id, submitted, record)),
             }
         }
         pending = still;
     }
-    outcomes
+    run
 }
 
 /// CPU seconds (utime + stime) and RSS in MB of a process, from /proc.
@@ -180,33 +278,56 @@ async fn sampler(
 
 /// One burst of `opts.users` users, each submitting `opts.docs_per_user` documents from `docs` (each used once).
 pub async fn run_load(opts: &LoadOptions, docs: &[PathBuf]) -> anyhow::Result<LoadTestResult> {
+    Ok(run_load_with_requests(opts, docs).await?.0)
+}
+
+/// [`run_load`], and every request's time (for the locust-style stats CSV).
+pub async fn run_load_with_requests(
+    opts: &LoadOptions,
+    docs: &[PathBuf],
+) -> anyhow::Result<(LoadTestResult, Vec<RequestSample>)> {
     let needed = (opts.users * opts.docs_per_user) as usize;
     anyhow::ensure!(docs.len() >= needed, "{needed} distinct documents needed, {} given", docs.len());
     anyhow::ensure!(opts.spawn_rate > 0.0, "spawn rate must be positive");
     let opts_arc = Arc::new(opts.clone());
-    let start = Instant::now();
+    let clock = Clock::now();
+    let start = clock.start;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampling = tokio::spawn(sampler(opts_arc.clone(), start, stop.clone()));
+    let live = Arc::new(Live::default());
+    let progress = tokio::spawn(crate::live::report(live.clone(), opts.progress, needed as u64, start, stop.clone()));
     let mut users = Vec::new();
-    for u in 0..opts.users as usize {
-        let mine = docs[u * opts.docs_per_user as usize..(u + 1) * opts.docs_per_user as usize].to_vec();
+    for u in 0..opts.users {
+        let first = u as usize * opts.docs_per_user as usize;
+        let mine = docs[first..first + opts.docs_per_user as usize].to_vec();
         let opts = opts_arc.clone();
-        let delay = Duration::from_secs_f64(u as f64 / opts.spawn_rate);
+        let live = live.clone();
+        let delay = Duration::from_secs_f64(f64::from(u) / opts.spawn_rate);
         users.push(tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            user(opts, mine, start).await
+            user(opts, u, mine, clock, live).await
         }));
     }
-    let outcomes: Arc<Mutex<Vec<Outcome>>> = Arc::default();
+    let mut runs = Vec::new();
     for u in users {
-        let finished = u.await?;
-        outcomes.lock().expect("not poisoned").extend(finished);
+        runs.push(u.await?);
     }
     let duration_secs = start.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let samples = sampling.await?;
-    let outcomes = outcomes.lock().expect("not poisoned").clone();
-    Ok(summarise(opts, outcomes, samples, duration_secs))
+    progress.await?;
+    let mut outcomes = Vec::new();
+    let mut jobs = Vec::new();
+    let mut requests = Vec::new();
+    for r in runs {
+        outcomes.extend(r.outcomes);
+        jobs.extend(r.jobs);
+        requests.extend(r.requests);
+    }
+    jobs.sort_by(|a, b| a.submitted_at_secs.total_cmp(&b.submitted_at_secs));
+    let mut result = summarise(opts, outcomes, samples, duration_secs);
+    result.jobs = jobs;
+    Ok((result, requests))
 }
 
 fn summarise(
@@ -267,6 +388,7 @@ fn summarise(
         ramp: Vec::new(),
         server_flags: None,
         double_load: None,
+        jobs: Vec::new(),
     }
 }
 
@@ -364,6 +486,7 @@ mod tests {
             cores: 2,
             p95_limit_secs: 30.0,
             error_rate_limit: 0.01,
+            progress: Progress::Off,
         }
     }
 

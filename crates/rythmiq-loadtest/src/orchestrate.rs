@@ -13,7 +13,8 @@ use anyhow::Context;
 use rythmiq_measure::LoadTestResult;
 
 use crate::http;
-use crate::load::{run_load, run_ramp, LoadOptions};
+use crate::live::{LiveArgs, Progress};
+use crate::load::{run_load, run_load_with_requests, run_ramp, LoadOptions};
 use crate::synth::synthesise;
 
 /// Everything one `rythmiq loadtest` run needs.
@@ -37,6 +38,8 @@ pub struct LoadTestPlan {
     /// The loadtest command's pipeline, database and storage flags and `--config`, given to the server after
     /// `serve`.
     pub server_args: Vec<String>,
+    /// Progress and the locust-style CSV.
+    pub live: LiveArgs,
 }
 
 /// A `rythmiq serve` child on loopback with its own data directory, stopped (SIGTERM) on drop.
@@ -103,6 +106,13 @@ pub async fn preflight(addr: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `PREFIX_stats.csv`, as `locust --csv PREFIX` names it.
+pub fn stats_csv_path(prefix: &std::path::Path) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push("_stats.csv");
+    PathBuf::from(name)
+}
+
 /// The `1, 2, 4 ...`-style ramp steps: 5, 10, 20, ... up to `max`.
 pub fn ramp_steps(max: Option<u32>) -> Vec<u32> {
     match max {
@@ -142,6 +152,7 @@ pub async fn run_loadtest(plan: &LoadTestPlan) -> anyhow::Result<LoadTestResult>
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         p95_limit_secs: plan.p95_limit_secs,
         error_rate_limit: plan.error_rate_limit,
+        progress: Progress::for_stderr(plan.live.progress_every),
     };
     eprintln!(
         "load: {} users x {} documents, {} users/s, against {}{}",
@@ -151,7 +162,16 @@ pub async fn run_loadtest(plan: &LoadTestPlan) -> anyhow::Result<LoadTestResult>
         opts.addr,
         server.as_ref().and_then(|s| s.flags.as_deref()).map_or(String::new(), |f| format!(" (server flags {f})"))
     );
-    let mut result = run_load(&opts, &docs[..per_run]).await?;
+    let (mut result, requests) = run_load_with_requests(&opts, &docs[..per_run]).await?;
+    if let Some(prefix) = &plan.live.csv {
+        let path = stats_csv_path(prefix);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, crate::locust_csv::stats_csv(&requests, result.duration_secs))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("load: wrote {}", path.display());
+    }
     result.server_flags = server.as_ref().and_then(|s| s.flags.clone());
     let mut offset = per_run;
     if plan.double {
@@ -250,6 +270,14 @@ mod tests {
         assert_eq!(ramp_steps(Some(30)), [5, 10, 20]);
         assert!(ramp_steps(None).is_empty());
         assert!(ramp_steps(Some(4)).is_empty());
+    }
+
+    #[test]
+    fn the_csv_is_named_as_locust_names_it() {
+        assert_eq!(
+            stats_csv_path(std::path::Path::new("results/load_test")),
+            PathBuf::from("results/load_test_stats.csv")
+        );
     }
 
     #[tokio::test]

@@ -21,6 +21,8 @@ pub use bench::{
     PerDocument, StageSummary, EXPECTED_FAST_SHARE,
 };
 pub use compare::{CompareResult, CompareRow};
-pub use load::{Bottleneck, BottleneckKind, FailureCounts, LatencyBucket, LoadTestResult, RampStep, ResourceSample};
+pub use load::{
+    Bottleneck, BottleneckKind, FailureCounts, JobRecord, LatencyBucket, LoadTestResult, RampStep, ResourceSample,
+};
 pub use render::{render_section_3_1, TextBox};
 pub use usage::MonthlyUsage;

@@ -104,6 +104,33 @@ pub struct RampStep {
     pub worker_cpu_percent_peak: Option<f64>,
 }
 
+/// One submitted document, as the load generator saw it and as the API's status reported it: the record a replay of
+/// the run needs (its arrival, its service on the server, when the client saw it done). Times are seconds since the
+/// load started; the server's timestamps are converted with the client's clock, so they are comparable only when
+/// both run on one machine (or on synchronised clocks).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The simulated user that submitted it (0-based; users start at `user / spawn_rate`).
+    pub user: u32,
+    /// The client started the POST.
+    pub submitted_at_secs: f64,
+    /// The API answered 202.
+    pub accepted_at_secs: f64,
+    /// The status poll that first saw the job finished (`None`: it never finished, see `failed`).
+    #[serde(default)]
+    pub seen_done_at_secs: Option<f64>,
+    /// The server's `enqueued_at`, `started_at` and `finished_at` from the last status answer.
+    #[serde(default)]
+    pub server_enqueued_at_secs: Option<f64>,
+    #[serde(default)]
+    pub server_started_at_secs: Option<f64>,
+    #[serde(default)]
+    pub server_finished_at_secs: Option<f64>,
+    /// The job did not succeed (timeout, dead-lettered, refused).
+    #[serde(default)]
+    pub failed: bool,
+}
+
 /// The load test's JSON (`rythmiq loadtest --output ...`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadTestResult {
@@ -148,6 +175,9 @@ pub struct LoadTestResult {
     /// The same test at twice the users (`--users 100` for a 50-user design load).
     #[serde(default)]
     pub double_load: Option<Box<LoadTestResult>>,
+    /// Every accepted document of the burst, in submission order (what a replay of the run needs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobRecord>,
 }
 
 impl LoadTestResult {

@@ -6,7 +6,9 @@ use std::path::Path;
 use rythmiq_measure::BenchSummary;
 
 use crate::constraints::Constraints;
-use crate::plan::{CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanInput, ServiceSample, SimOptions};
+use crate::plan::{
+    CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanError, PlanInput, ReplayJob, ServiceSample, SimOptions,
+};
 use crate::{read_json, ReportError};
 use rythmiq_measure::LoadTestResult;
 
@@ -38,6 +40,34 @@ pub fn load_shape(load: &LoadTestResult) -> LoadShape {
     }
 }
 
+/// A measured run's successful documents as replay jobs (`plan::replay`): each arrives at the server's
+/// `enqueued_at`, needs its `finished_at - started_at`, and is polled from its user's last accepted submission.
+pub fn replay_jobs(load: &LoadTestResult) -> Result<Vec<ReplayJob>, PlanError> {
+    if load.jobs.is_empty() {
+        return Err(PlanError::NotRecorded("per-document records (`jobs`)".into()));
+    }
+    let mut last_accept: std::collections::HashMap<u32, f64> = Default::default();
+    for j in &load.jobs {
+        let e = last_accept.entry(j.user).or_insert(j.accepted_at_secs);
+        *e = e.max(j.accepted_at_secs);
+    }
+    load.jobs
+        .iter()
+        .filter(|j| !j.failed)
+        .map(|j| {
+            let missing = |what: &str| PlanError::NotRecorded(format!("the server's {what} of user {}'s job", j.user));
+            let started = j.server_started_at_secs.ok_or_else(|| missing("started_at"))?;
+            let finished = j.server_finished_at_secs.ok_or_else(|| missing("finished_at"))?;
+            Ok(ReplayJob {
+                submitted_secs: j.submitted_at_secs,
+                arrival_secs: j.server_enqueued_at_secs.ok_or_else(|| missing("enqueued_at"))?,
+                service_secs: finished - started,
+                poll_anchor_secs: last_accept.get(&j.user).copied().unwrap_or(j.accepted_at_secs),
+            })
+        })
+        .collect()
+}
+
 /// The planner's input for a report: the design load is the load test's when one was run (its figures are then set
 /// beside the prediction), else the framework's burst. "This machine" is the bench's, else the load test's.
 pub fn plan_input(
@@ -67,6 +97,8 @@ pub fn plan_input(
             slots: server_slots,
             p95_secs: l.latency_p95_secs,
             throughput_docs_per_sec: l.throughput_sustained_docs_per_sec,
+            // A run that did not record its documents (an older load test) is compared from the bench alone.
+            jobs: replay_jobs(l).unwrap_or_default(),
         }),
         sim: SimOptions::default(),
     }

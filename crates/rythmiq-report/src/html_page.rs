@@ -17,14 +17,10 @@ table{max-width:100%;display:block;overflow-x:auto}svg{max-width:100%;height:aut
 @media print{body{max-width:none;margin:0}.charts{display:block}figure,.kpi,table{break-inside:avoid}\
 details>*{display:block}pre{white-space:pre-wrap}a{color:inherit}}";
 
-/// Version and git revision of the binary that wrote the page. The revision comes from `RYTHMIQ_GIT_REV` at build
-/// time when the build sets it.
-fn build_line() -> String {
-    format!(
-        "rythmiq {} (git {})",
-        env!("CARGO_PKG_VERSION"),
-        option_env!("RYTHMIQ_GIT_REV").unwrap_or("revision not recorded at build time")
-    )
+/// Version and git revision of the binary that wrote the page: `Report::git_revision`, which the CLI sets from
+/// `RYTHMIQ_GIT_REV` (its build script: the environment, else `git rev-parse --short HEAD`, else "unknown").
+pub(crate) fn build_line(r: &Report) -> String {
+    format!("rythmiq {} (git {})", env!("CARGO_PKG_VERSION"), r.git_revision.as_deref().unwrap_or("unknown"))
 }
 
 /// The header under the title: who wrote the page, from what, on which machine.
@@ -33,7 +29,7 @@ pub(crate) fn header(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
         "<p class=\"meta\">{} &middot; generated {} &middot; bench {} on host {} with {} cores &middot; flags <code>{}</code></p>",
-        esc(&build_line()),
+        esc(&build_line(r)),
         esc(&r.generated_at),
         esc(&b.run_date),
         esc(b.host.as_deref().unwrap_or("(not recorded)")),

@@ -20,7 +20,7 @@ mod report;
 use std::path::Path;
 
 pub use capacity::{
-    load_shape, plan_from_files, plan_input, service_samples, PlanOverrides, FRAMEWORK_BURST,
+    load_shape, plan_from_files, plan_input, replay_jobs, service_samples, PlanOverrides, FRAMEWORK_BURST,
     LOADTEST_POLL_INTERVAL_SECS, MAX_CORES,
 };
 pub use constraints::{Band, BandEdge, Constraints, ConstraintsError, Verdict};
@@ -31,8 +31,8 @@ pub use evidence::{
 pub use html::render_html;
 pub use markdown::render_markdown;
 pub use plan::{
-    plan, simulate, CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanError, PlanInput, PlanRow, Prediction,
-    ServiceSample, SimOptions,
+    plan, replay, simulate, CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanError, PlanInput, PlanRow,
+    Prediction, Replay, ReplayCheck, ReplayJob, ServiceSample, SimOptions, Tolerance, REPLAY_TOLERANCE,
 };
 pub use report::{
     BreakingPoint, BurnRate, Check, CheckStatus, ClosingOption, ColdStartRisk, Conditions, Decision,

@@ -892,6 +892,9 @@ fn capacity(out: &mut String, r: &Report) {
             m.cores, pred.slots, m.p95_secs, pred.p95_secs
         ));
     }
+    if let Some(check) = &p.replay {
+        out.push_str(&format!("\n{}\n", check.line()));
+    }
     out.push_str(&format!(
         "\nModel: FIFO queue on N slots; each job runs its bench wall time alone using cpu/wall of a core; when the running jobs ask for more cores than there are, all slow equally; the client sees a job done at its next poll; {} shuffled replications. Validation against real runs: the report crate's README.\n\n",
         p.replications

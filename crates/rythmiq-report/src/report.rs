@@ -263,6 +263,10 @@ pub struct Report {
     pub generated_at: String,
     /// Shown in 6.1 when set; otherwise the sign-off is by hand in section 7.
     pub approving_engineer: Option<String>,
+    /// The git revision of the binary that wrote the report (the CLI sets it from its build); `None` shows
+    /// "unknown".
+    #[serde(default)]
+    pub git_revision: Option<String>,
     pub constraints: Constraints,
     pub bench: BenchSummary,
     pub load: Option<LoadTestResult>,
@@ -394,6 +398,7 @@ impl Report {
         Ok(Report {
             generated_at: Utc::now().to_rfc3339(),
             approving_engineer: None,
+            git_revision: None,
             band_edges: c.band_edges(cpu),
             projections,
             max_sustainable_docs_per_day: c.max_docs_per_day_at(cpu, 1.0),

@@ -152,7 +152,10 @@ fn html_is_one_self_contained_page_with_the_charts() {
 fn html_page_has_the_header_kpi_cards_one_missing_box_and_folded_arithmetic() {
     let bench_only = Report::build(Constraints::default(), bench(), None, None, None).unwrap();
     let html = render_html(&bench_only);
-    assert!(html.contains(&format!("rythmiq {}", env!("CARGO_PKG_VERSION"))));
+    assert!(html.contains(&format!("rythmiq {} (git unknown)", env!("CARGO_PKG_VERSION"))), "no revision given");
+    let mut pinned = bench_only.clone();
+    pinned.git_revision = Some("0abc123".into());
+    assert!(render_html(&pinned).contains(&format!("rythmiq {} (git 0abc123)", env!("CARGO_PKG_VERSION"))));
     assert_eq!(html.matches("class=\"kpi ").count(), 4, "CPU/doc, CPU/month, P95, errors");
     assert!(html.contains("n = 4 warm documents"), "each card names its sample");
     assert!(html.contains("<div class=\"kpi none\"><div>Latency P95</div><div class=\"v\">not measured"));

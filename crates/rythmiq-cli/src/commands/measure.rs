@@ -119,6 +119,7 @@ pub fn loadtest(config: &Config, args: LoadtestArgs, server_args: Vec<String>) -
         error_rate_limit: constraints.error_rate_limit,
         server_exe: std::env::current_exe()?,
         server_args,
+        live: args.live,
     };
     let result = super::runtime()?.block_on(rythmiq_loadtest::run_loadtest(&plan))?;
     write_json(&args.output, &result)?;
@@ -157,7 +158,8 @@ pub fn report(config: &Config, args: ReportArgs) -> anyhow::Result<()> {
     let load = args.load.as_deref().map(read_json).transpose()?;
     let compare = args.compare.as_deref().map(read_json).transpose()?;
     let usage = if args.database { Some(monthly_usage(config, constraints.budget_cpu_hours_per_month)?) } else { None };
-    let report = Report::build(constraints, bench_summary, load, compare, usage)?;
+    let mut report = Report::build(constraints, bench_summary, load, compare, usage)?;
+    report.git_revision = Some(env!("RYTHMIQ_GIT_REV").to_string());
     let markdown = render_markdown(&report);
     let (md_path, html_path) = (args.output.with_extension("md"), args.output.with_extension("html"));
     std::fs::write(&md_path, &markdown).with_context(|| format!("writing {}", md_path.display()))?;
