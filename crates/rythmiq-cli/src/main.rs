@@ -108,6 +108,10 @@ enum Command {
         /// An extra configuration for `--compare`: `label=flags`, e.g. `lean=--max-working-side-px 1600 --model fast`.
         #[arg(long = "with", value_name = "LABEL=FLAGS")]
         with_configs: Vec<String>,
+        /// `--compare` measures only the reference and the engine rows (and every `--with`), not the optimisation
+        /// switches: the engine trade-off and its frontier in one sitting.
+        #[arg(long, requires = "compare")]
+        engines_only: bool,
         /// Which documents of the corpus's MANIFEST.tsv to run: `tune` (tuning looks only there), `holdout` (what
         /// the product reports) or `all`.
         #[arg(long, value_enum, default_value_t = SplitArg::All)]
@@ -265,8 +269,9 @@ fn main() -> anyhow::Result<()> {
     let log_format = logging::LogFormat::parse(cli.overrides.log_format.as_deref())?;
     logging::init(log_format);
     match cli.command {
-        Command::Bench { count, output, corpus, compare: true, with_configs, split, .. } => {
-            compare(&config, count, output, corpus, with_configs, split)
+        Command::Bench { count, output, corpus, compare: true, with_configs, split, engines_only, .. } => {
+            let matrix = if engines_only { rythmiq_bench::Matrix::EnginesOnly } else { rythmiq_bench::Matrix::Full };
+            compare(&config, count, output, corpus, (with_configs, matrix), split)
         }
         Command::Bench { count, output, corpus, route, baseline, results_dir, record_metrics, split, .. } => {
             let record = record_metrics || config.database.url.is_some();
@@ -707,7 +712,7 @@ fn compare(
     count: usize,
     output: PathBuf,
     corpus: PathBuf,
-    extra: Vec<String>,
+    (extra, matrix): (Vec<String>, rythmiq_bench::Matrix),
     split: SplitArg,
 ) -> anyhow::Result<()> {
     let opts = rythmiq_bench::CompareOptions {
@@ -717,6 +722,7 @@ fn compare(
         base: config.pipeline.flags.clone(),
         extra,
         split: split.filter(),
+        matrix,
         scratch: std::env::temp_dir().join(format!("rythmiq-compare-{}", std::process::id())),
     };
     let result = rythmiq_bench::run_compare(&opts)?;
