@@ -47,7 +47,7 @@ pub struct Overrides {
     /// OCR model (default best_int; `best` is an alias of best_int).
     #[arg(long, global = true, value_parser = ["fast", "best_int", "best"])]
     pub model: Option<String>,
-    /// OCR engine: tesseract, ppocr or auto (Tesseract, with PP-OCR re-reading its doubtful lines).
+    /// OCR engine: tesseract, ppocr or auto (PP-OCR for pages taller than 1.5x their width, Tesseract for the rest).
     #[arg(long, global = true)]
     pub engine: Option<String>,
     /// The ONNX Runtime library the PP-OCR engine loads (default: where scripts/setup installs it).

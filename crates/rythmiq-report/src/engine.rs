@@ -69,9 +69,11 @@ pub fn engine_text(bench_flags: &str, cmp: Option<&CompareResult>) -> String {
     );
     let deltas = engine_deltas(bench_flags, cmp);
     if deltas.is_empty() {
-        text.push_str(
-            "Other engines: not measured (run `rythmiq bench --compare --engines-only` and pass its JSON).\n",
-        );
+        text.push_str(if cmp.is_some() {
+            "Other engines: the A/B comparison has no other engine's row (`rythmiq bench --compare --engines-only`).\n"
+        } else {
+            "Other engines: no A/B comparison given (`rythmiq bench --compare --engines-only`, then `--compare`).\n"
+        });
         return text;
     }
     for d in deltas {
@@ -149,6 +151,8 @@ mod tests {
         // A comparison without a row of the measured engine says nothing about engines.
         assert!(engine_deltas("model=best_int,engine=ppocr", Some(&CompareResult { run_date: None, rows: vec![] }))
             .is_empty());
-        assert!(engine_text("engine=tesseract", None).contains("not measured"));
+        assert!(engine_text("engine=tesseract", None).contains("no A/B comparison given"));
+        let no_engines = CompareResult { run_date: None, rows: vec![row("baseline", "engine=tesseract", 1.0, 0.8)] };
+        assert!(engine_text("engine=tesseract", Some(&no_engines)).contains("no other engine's row"));
     }
 }
