@@ -108,3 +108,24 @@ fn the_engine_flag_reaches_the_result_the_metrics_label_and_the_key() {
     keys.dedup();
     assert_eq!(keys.len(), 3, "each engine has its own result key: {keys:?}");
 }
+
+#[test]
+fn auto_gives_receipt_shaped_pages_to_ppocr_and_the_rest_to_tesseract() {
+    // The shipped rule (docs/tuning.md): PP-OCR alone above 1.5x taller than wide. sroie_000.jpg is 463x1013
+    // (2.19), tess_phototest.tif 640x480 (0.75): auto's text must be exactly one engine's on each.
+    let text = |engine: EngineKind, name: &str| {
+        let mut config = test_config();
+        config.flags.engine = engine;
+        config.ort_lib = ort_lib();
+        assert_eq!(config.auto_ppocr_min_aspect, Some(1.5), "the measured default");
+        let mut p = TestPipeline::new(config, &corpus_dir());
+        let out = p.process(name);
+        assert!(out.run.error.is_none(), "{engine} {name}: {:?}", out.run.error);
+        out.result.expect("result").text
+    };
+    let receipt_auto = text(EngineKind::Auto, "sroie_000.jpg");
+    assert_eq!(receipt_auto, text(EngineKind::Ppocr, "sroie_000.jpg"), "a receipt is PP-OCR's");
+    assert_ne!(receipt_auto, text(EngineKind::Tesseract, "sroie_000.jpg"));
+    let page_auto = text(EngineKind::Auto, "tess_phototest.tif");
+    assert_eq!(page_auto, text(EngineKind::Tesseract, "tess_phototest.tif"), "a landscape page is Tesseract's");
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rythmiq_measure::stats::percentile;
-use rythmiq_measure::{BenchSummary, CompareResult, CompareRow};
+use rythmiq_measure::{pareto_frontier, BenchSummary, CompareResult, CompareRow};
 use rythmiq_types::{EngineKind, ModelKind, OptimisationFlags};
 
 /// One optimisation switch as `bench --compare` sets it: the command-line flag and its effect on the flags.
@@ -60,8 +60,11 @@ pub const SINGLE_CHANGES: [(&str, FlagChange); 5] = [
 ];
 
 /// The engine rows, each against the reference configuration.
-pub const ENGINE_CHANGES: [(&str, FlagChange); 2] =
-    [("engine=ppocr", FlagChange::Engine(EngineKind::Ppocr)), ("engine=auto", FlagChange::Engine(EngineKind::Auto))];
+pub const ENGINE_CHANGES: [(&str, FlagChange); 3] = [
+    ("engine=tesseract", FlagChange::Engine(EngineKind::Tesseract)),
+    ("engine=ppocr", FlagChange::Engine(EngineKind::Ppocr)),
+    ("engine=auto", FlagChange::Engine(EngineKind::Auto)),
+];
 
 /// One row to measure.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,9 +94,23 @@ pub enum CompareError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// The matrix: the reference (`base`, the flags in force), each single change, all of them together, then every
-/// `--with LABEL=FLAGS`.
-pub fn configurations(base: &OptimisationFlags, extra: &[String]) -> Result<Vec<CompareConfig>, CompareError> {
+/// Which rows `bench --compare` measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Matrix {
+    /// The reference, each optimisation alone, all together, the engines, then every `--with`.
+    #[default]
+    Full,
+    /// The reference, the engines, then every `--with` (`--engines-only`: the engine trade-off in one sitting).
+    EnginesOnly,
+}
+
+/// The matrix: the reference (`base`, the flags in force), each single change, all of them together, the engine
+/// rows, then every `--with LABEL=FLAGS`; [`Matrix::EnginesOnly`] leaves out the optimisation rows.
+pub fn configurations(
+    base: &OptimisationFlags,
+    extra: &[String],
+    matrix: Matrix,
+) -> Result<Vec<CompareConfig>, CompareError> {
     let row = |label: &str, changes: &[FlagChange]| {
         let mut expected = base.clone();
         changes.iter().for_each(|c| c.apply(&mut expected));
@@ -104,11 +121,19 @@ pub fn configurations(base: &OptimisationFlags, extra: &[String]) -> Result<Vec<
         }
     };
     let mut configs = vec![row("baseline", &[])];
-    configs.extend(SINGLE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
-    let all: Vec<FlagChange> = SINGLE_CHANGES.iter().map(|(_, c)| *c).collect();
-    configs.push(row("all", &all));
-    // The OCR engines: the rows above are the reference engine's; these change only the engine.
-    configs.extend(ENGINE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
+    if matrix == Matrix::Full {
+        configs.extend(SINGLE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
+        let all: Vec<FlagChange> = SINGLE_CHANGES.iter().map(|(_, c)| *c).collect();
+        configs.push(row("all", &all));
+    }
+    // The OCR engines: the rows above are the reference engine's; these change only the engine (a reference that
+    // already runs an engine gets no row of its own engine again).
+    configs.extend(
+        ENGINE_CHANGES
+            .iter()
+            .filter(|(_, change)| !matches!(change, FlagChange::Engine(e) if *e == base.engine))
+            .map(|(label, change)| row(label, &[*change])),
+    );
     for spec in extra {
         let (label, args) = spec.split_once('=').ok_or_else(|| CompareError::BadSpec(spec.clone()))?;
         if label.trim().is_empty() {
@@ -135,17 +160,26 @@ pub fn verify_row(config: &CompareConfig, summary: &BenchSummary) -> Result<(), 
     }
 }
 
+/// A run's (CER, BoW F1): the mean over its distinct documents (the breakdown's overall figures), so a long page
+/// weighs as much as a short receipt; pooled over all words for records without a breakdown.
+fn accuracy(s: &BenchSummary) -> Option<(f64, f64)> {
+    match s.breakdown.as_ref().map(|b| &b.overall) {
+        Some(g) if g.cer_mean.is_some() && g.bow_f1_mean.is_some() => g.cer_mean.zip(g.bow_f1_mean),
+        _ => s.accuracy.as_ref().map(|a| (a.cer, a.bow_f1)),
+    }
+}
+
 /// The rows from the measured summaries; the first summary is the reference the savings and deltas are against.
 pub fn rows(summaries: &[(String, BenchSummary)]) -> Vec<CompareRow> {
     let Some((_, reference)) = summaries.first() else {
         return Vec::new();
     };
     let base_cpu = reference.cpu_seconds_per_doc;
-    let base_acc = reference.accuracy.as_ref();
+    let base_acc = accuracy(reference);
     summaries
         .iter()
         .map(|(label, s)| {
-            let acc = s.accuracy.as_ref();
+            let acc = accuracy(s);
             let warm_wall: Vec<f64> =
                 s.per_document.iter().filter(|d| !d.cold_start && d.error.is_none()).map(|d| d.wall_seconds).collect();
             CompareRow {
@@ -157,12 +191,17 @@ pub fn rows(summaries: &[(String, BenchSummary)]) -> Vec<CompareRow> {
                 } else {
                     0.0
                 },
-                cer: acc.map(|a| a.cer),
-                bow_f1: acc.map(|a| a.bow_f1),
-                cer_delta: acc.zip(base_acc).map(|(a, b)| a.cer - b.cer),
-                bow_f1_delta: acc.zip(base_acc).map(|(a, b)| a.bow_f1 - b.bow_f1),
+                cer: acc.map(|a| a.0),
+                bow_f1: acc.map(|a| a.1),
+                cer_delta: acc.zip(base_acc).map(|(a, b)| a.0 - b.0),
+                bow_f1_delta: acc.zip(base_acc).map(|(a, b)| a.1 - b.1),
                 p95_wall_secs: percentile(&warm_wall, 95.0),
                 peak_rss_mb: Some(s.peak_rss_mb),
+                by_kind: s
+                    .breakdown
+                    .as_ref()
+                    .map(|b| b.by_kind.iter().filter(|g| g.documents > 0).cloned().collect())
+                    .unwrap_or_default(),
             }
         })
         .collect()
@@ -181,13 +220,14 @@ pub struct CompareOptions {
     pub extra: Vec<String>,
     /// The corpus split every row runs (tuning compares on `tune`; the product reports `holdout`).
     pub split: crate::SplitFilter,
+    pub matrix: Matrix,
     /// Where each run's summary and results go (removed afterwards).
     pub scratch: PathBuf,
 }
 
 /// Runs every configuration, each in a fresh process, and checks each ran what its label names.
 pub fn run_compare(opts: &CompareOptions) -> Result<CompareResult, CompareError> {
-    let configs = configurations(&opts.base, &opts.extra)?;
+    let configs = configurations(&opts.base, &opts.extra, opts.matrix)?;
     std::fs::create_dir_all(&opts.scratch)
         .map_err(|source| CompareError::Write { path: opts.scratch.clone(), source })?;
     let mut summaries = Vec::new();
@@ -265,7 +305,87 @@ pub fn render_compare(result: &CompareResult, count: usize, corpus: &Path) -> St
             base.label, base.cpu_seconds_per_doc, base.cpu_seconds_per_doc, base.label
         );
     }
+    let _ = writeln!(
+        w,
+        "accuracy: CER and BoW F1 are the mean over the distinct documents with ground truth (per document, then averaged)"
+    );
+    render_engine_kinds(w, result);
+    render_frontier(w, result);
     out
+}
+
+/// The reference row and the engine rows, per document kind.
+fn render_engine_kinds(w: &mut String, result: &CompareResult) {
+    use std::fmt::Write as _;
+    let rows: Vec<&CompareRow> = result
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i == 0 || r.label.starts_with("engine="))
+        .map(|(_, r)| r)
+        .filter(|r| !r.by_kind.is_empty())
+        .collect();
+    if rows.len() < 2 {
+        return;
+    }
+    let _ = writeln!(w, "\nENGINES BY DOCUMENT KIND (mean per document of the kind; CPU over its warm runs)");
+    let _ = writeln!(
+        w,
+        "{:<22} {:<14} {:>5} {:>10} {:>8} {:>8}",
+        "configuration", "kind", "docs", "CPU-s/doc", "BoW F1", "CER"
+    );
+    let opt = |v: Option<f64>, pct: bool| {
+        v.map_or("-".to_string(), |x| if pct { format!("{:.2}%", x * 100.0) } else { format!("{x:.4}") })
+    };
+    for r in rows {
+        for g in &r.by_kind {
+            let _ = writeln!(
+                w,
+                "{:<22} {:<14} {:>5} {:>10} {:>8} {:>8}",
+                r.label,
+                g.group,
+                g.documents,
+                opt(g.cpu_seconds_per_doc, false),
+                opt(g.bow_f1_mean, true),
+                opt(g.cer_mean, true)
+            );
+        }
+    }
+}
+
+/// The configurations no other beats on both CPU and BoW F1, cheapest first, with their ratios to the reference
+/// row of the same run.
+fn render_frontier(w: &mut String, result: &CompareResult) {
+    use std::fmt::Write as _;
+    let Some(base) = result.rows.first() else { return };
+    let front = pareto_frontier(&result.rows);
+    if front.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\nACCURACY PER CPU FRONTIER (no other configuration has both less or equal CPU and higher or equal F1)"
+    );
+    let _ =
+        writeln!(w, "{:<22} {:>10} {:>8} {:>12} {:>10}", "configuration", "CPU-s/doc", "BoW F1", "CPU ratio", "dF1");
+    for i in front {
+        let r = &result.rows[i];
+        let ratio = if base.cpu_seconds_per_doc > 0.0 { r.cpu_seconds_per_doc / base.cpu_seconds_per_doc } else { 0.0 };
+        let _ = writeln!(
+            w,
+            "{:<22} {:>10.4} {:>8} {:>11.2}x {:>10}",
+            r.label,
+            r.cpu_seconds_per_doc,
+            r.bow_f1.map_or("-".to_string(), |f| format!("{:.2}%", f * 100.0)),
+            ratio,
+            r.bow_f1.zip(base.bow_f1).map_or("-".to_string(), |(f, b)| format!("{:+.2}pt", (f - b) * 100.0))
+        );
+    }
+    let _ = writeln!(
+        w,
+        "CPU ratio = configuration CPU-s/doc / {} {:.4}; dF1 = configuration F1 - {} F1 (same run)",
+        base.label, base.cpu_seconds_per_doc, base.label
+    );
 }
 
 #[cfg(test)]
@@ -312,7 +432,7 @@ mod tests {
     fn the_matrix_measures_the_lighter_model_and_a_real_all_row() {
         let base = OptimisationFlags::default();
         assert_eq!(base.model, ModelKind::BestInt, "the reference runs the default model");
-        let configs = configurations(&base, &["tiny=--max-working-side-px 400".to_string()]).unwrap();
+        let configs = configurations(&base, &["tiny=--max-working-side-px 400".to_string()], Matrix::Full).unwrap();
         let labels: Vec<&str> = configs.iter().map(|c| c.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -327,7 +447,8 @@ mod tests {
                 "engine=ppocr",
                 "engine=auto",
                 "tiny"
-            ]
+            ],
+            "the reference engine (tesseract) gets no second row"
         );
         let expected = |label: &str| configs.iter().find(|c| c.label == label).unwrap().expected.clone();
         assert_eq!(expected("baseline"), Some(base.clone()));
@@ -348,13 +469,13 @@ mod tests {
         }
         assert_eq!(expected("tiny"), None);
         assert_eq!(configs.last().unwrap().args, ["--max-working-side-px", "400"]);
-        assert!(matches!(configurations(&base, &["no-equals".into()]), Err(CompareError::BadSpec(_))));
+        assert!(matches!(configurations(&base, &["no-equals".into()], Matrix::Full), Err(CompareError::BadSpec(_))));
     }
 
     #[test]
     fn a_row_that_ran_other_flags_than_its_label_is_refused() {
         let base = OptimisationFlags::default();
-        let configs = configurations(&base, &[]).unwrap();
+        let configs = configurations(&base, &[], Matrix::Full).unwrap();
         let model_row = configs.iter().find(|c| c.label == "model=fast").unwrap();
         // The bench recorded the default model: the row did not measure what it says.
         let wrong = summary(&base, 1.0, 0.9);
@@ -378,5 +499,88 @@ mod tests {
         assert_eq!(rows[1].flags, fast.label());
         let text = render_compare(&CompareResult { run_date: None, rows }, 2, Path::new("corpus"));
         assert!(text.contains("saving = (baseline 2.0000 - configuration) / 2.0000"), "{text}");
+    }
+
+    fn kind(group: &str, cpu: f64, f1: f64) -> rythmiq_measure::GroupFigures {
+        rythmiq_measure::GroupFigures {
+            group: group.into(),
+            documents: 2,
+            scored_documents: 2,
+            warm_runs: 2,
+            cpu_seconds_per_doc: Some(cpu),
+            cer_mean: Some(1.0 - f1),
+            bow_f1_mean: Some(f1),
+        }
+    }
+
+    fn with_kinds(mut s: BenchSummary, kinds: Vec<rythmiq_measure::GroupFigures>) -> BenchSummary {
+        let mut absent = kind("photo", 0.0, 0.0);
+        absent.documents = 0;
+        let mut by_kind = kinds;
+        by_kind.push(absent);
+        s.breakdown = Some(rythmiq_measure::Breakdown { by_kind, ..Default::default() });
+        s
+    }
+
+    #[test]
+    fn engines_only_measures_the_reference_then_the_other_engines() {
+        let base = OptimisationFlags::default();
+        let labels = |flags: &OptimisationFlags| -> Vec<String> {
+            configurations(flags, &["x=--model fast".into()], Matrix::EnginesOnly)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.label)
+                .collect()
+        };
+        assert_eq!(labels(&base), ["baseline", "engine=ppocr", "engine=auto", "x"]);
+        let auto = OptimisationFlags { engine: EngineKind::Auto, ..base.clone() };
+        assert_eq!(labels(&auto), ["baseline", "engine=tesseract", "engine=ppocr", "x"]);
+    }
+
+    #[test]
+    fn engine_rows_carry_kinds_and_the_frontier_names_the_undominated_rows() {
+        let base = OptimisationFlags::default();
+        let with = |engine| OptimisationFlags { engine, ..base.clone() };
+        let threads = OptimisationFlags { ocr_threads: 2, ..base.clone() };
+        let rows = rows(&[
+            ("baseline".into(), with_kinds(summary(&base, 1.0, 0.78), vec![kind("receipt", 0.8, 0.70)])),
+            ("ocr_threads=2".into(), summary(&threads, 5.0, 0.78)),
+            (
+                "engine=ppocr".into(),
+                with_kinds(summary(&with(EngineKind::Ppocr), 3.0, 0.91), vec![kind("receipt", 2.5, 0.88)]),
+            ),
+            (
+                "engine=auto".into(),
+                with_kinds(summary(&with(EngineKind::Auto), 1.5, 0.89), vec![kind("receipt", 1.9, 0.87)]),
+            ),
+        ]);
+        assert_eq!(rows[2].by_kind.len(), 1, "kinds without documents are left out");
+        assert!(rows[1].by_kind.is_empty());
+        let text = render_compare(&CompareResult { run_date: None, rows }, 2, Path::new("corpus"));
+        assert!(text.contains("mean per document"), "{text}");
+        let kinds = text.split("ENGINES BY DOCUMENT KIND").nth(1).expect("kind table");
+        let ppocr_receipt = kinds.lines().find(|l| l.starts_with("engine=ppocr")).expect("ppocr row");
+        assert!(ppocr_receipt.contains("receipt") && ppocr_receipt.contains("2.5000"), "{ppocr_receipt}");
+        assert!(ppocr_receipt.contains("88.00%") && ppocr_receipt.contains("12.00%"), "{ppocr_receipt}");
+        assert!(!kinds.contains("ocr_threads=2"), "only the reference and the engines are broken down");
+        let front = text.split("ACCURACY PER CPU FRONTIER").nth(1).expect("frontier");
+        let labels: Vec<&str> =
+            front.lines().skip(2).map_while(|l| l.split_whitespace().next()).filter(|l| *l != "CPU").collect();
+        assert_eq!(labels, ["baseline", "engine=auto", "engine=ppocr"], "{front}");
+        let auto = front.lines().find(|l| l.starts_with("engine=auto")).expect("auto");
+        assert!(auto.contains("1.50x") && auto.contains("+11.00pt"), "{auto}");
+    }
+
+    #[test]
+    fn row_accuracy_is_the_mean_per_document_when_the_run_has_one() {
+        let base = OptimisationFlags::default();
+        // Pooled over all words 0.90 (one long page dominates); per document 0.70.
+        let mut per_doc = summary(&base, 1.0, 0.90);
+        per_doc.breakdown = Some(rythmiq_measure::Breakdown { overall: kind("all", 1.0, 0.70), ..Default::default() });
+        let rows = rows(&[("baseline".into(), per_doc), ("pooled".into(), summary(&base, 1.0, 0.90))]);
+        assert!((rows[0].bow_f1.unwrap() - 0.70).abs() < 1e-12);
+        assert!((rows[0].cer.unwrap() - 0.30).abs() < 1e-12);
+        assert!((rows[1].bow_f1.unwrap() - 0.90).abs() < 1e-12, "a record without a breakdown keeps its pooled figure");
+        assert!((rows[1].bow_f1_delta.unwrap() - 0.20).abs() < 1e-12);
     }
 }

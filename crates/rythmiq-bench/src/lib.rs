@@ -13,7 +13,7 @@ pub mod summary;
 
 pub use baseline::{cli_available, run_cli, CliBaseline};
 pub use breakdown::{breakdown, render_breakdown, Breakdown, GroupFigures};
-pub use compare::{render_compare, run_compare, CompareError, CompareOptions};
+pub use compare::{render_compare, run_compare, CompareError, CompareOptions, Matrix};
 pub use corpus::{load_corpus, load_corpus_split, CorpusDoc, Split, SplitFilter, KINDS};
 pub use run::{run_bench, BenchOptions, RawBench};
 pub use summary::{render_tables, summarise, BenchSummary};

@@ -59,8 +59,8 @@ pub struct PipelineArgs {
     /// The ONNX Runtime library the PP-OCR engine loads. [default: where scripts/setup installs it]
     #[arg(long, env = "RYTHMIQ_ORT_LIB", value_name = "FILE")]
     pub ort_lib: Option<PathBuf>,
-    /// `auto` engine: re-read with PP-OCR the lines whose mean word confidence (0..100) is below this.
-    /// [default: 80]
+    /// `auto` engine: re-read with PP-OCR the lines whose mean word confidence (0..100) is below this; 0 re-reads
+    /// none. [default: 0]
     #[arg(long, env = "RYTHMIQ_AUTO_LINE_CONFIDENCE", value_name = "CONF")]
     pub auto_line_confidence: Option<f32>,
     /// `auto` engine: read the whole page with PP-OCR when Tesseract's mean confidence is below this.
@@ -108,7 +108,7 @@ pub enum EngineArg {
     Tesseract,
     /// PP-OCR on ONNX Runtime.
     Ppocr,
-    /// Tesseract, with PP-OCR re-reading its doubtful lines.
+    /// PP-OCR for pages taller than 1.5x their width (receipts), Tesseract for the rest (docs/tuning.md).
     Auto,
 }
 
@@ -205,6 +205,10 @@ pub struct BenchArgs {
     /// An extra configuration for `--compare`: `label=flags`, e.g. `lean=--max-working-side-px 1600 --model fast`.
     #[arg(long = "with", value_name = "LABEL=FLAGS")]
     pub with_configs: Vec<String>,
+    /// `--compare` measures only the reference and the engine rows (and every `--with`), not the optimisation
+    /// switches: the engine trade-off and its frontier in one sitting.
+    #[arg(long, requires = "compare")]
+    pub engines_only: bool,
     /// Which documents of the corpus's MANIFEST.tsv to run: `tune` (tuning looks only there), `holdout` (what the
     /// product reports) or `all`.
     #[arg(long, value_enum, default_value_t = SplitArg::All)]

@@ -20,7 +20,7 @@ pub use bench::{
     Accuracy, Baselines, BenchSummary, Breakdown, CliBaseline, ColdStart, GroupFigures, PathSplit, PathSummary,
     PerDocument, StageSummary, EXPECTED_FAST_SHARE,
 };
-pub use compare::{CompareResult, CompareRow};
+pub use compare::{pareto_frontier, CompareResult, CompareRow};
 pub use load::{
     Bottleneck, BottleneckKind, FailureCounts, JobRecord, LatencyBucket, LoadTestResult, RampStep, ResourceSample,
 };

@@ -64,12 +64,25 @@ pub struct PipelineConfig {
     /// `auto` engine: when Tesseract's page mean word confidence is below this, PP-OCR reads the whole page
     /// instead; `None` never.
     pub auto_page_confidence: Option<f32>,
+    /// `auto` engine: pages taller than this many times their width (receipts) go to PP-OCR alone, without a
+    /// Tesseract pass; `None` never.
+    pub auto_ppocr_min_aspect: Option<f64>,
+    /// `auto` engine: pages whose quality score is below this go to PP-OCR alone; `None` never.
+    pub auto_ppocr_below_score: Option<f64>,
+    /// PP-OCR: pages with a longer side above this are scaled down before detection and recognition.
+    pub ppocr_max_side_px: u32,
+    /// PP-OCR: the detector's input has its shorter side raised to at least this.
+    pub ppocr_det_min_side_px: u32,
 }
 
-/// The `auto` engine's line threshold, measured (docs/tuning.md, engine section).
-pub const DEFAULT_AUTO_LINE_CONFIDENCE: f32 = 80.0;
+/// The `auto` engine's line threshold (0: no line re-reads), measured (docs/tuning.md, engine section).
+pub const DEFAULT_AUTO_LINE_CONFIDENCE: f32 = 0.0;
 /// The `auto` engine's whole-page threshold, measured (docs/tuning.md, engine section).
 pub const DEFAULT_AUTO_PAGE_CONFIDENCE: Option<f32> = None;
+/// The `auto` engine's shape rule, measured (docs/tuning.md, engine section).
+pub const DEFAULT_AUTO_PPOCR_MIN_ASPECT: Option<f64> = Some(1.5);
+/// The `auto` engine's quality rule, measured (docs/tuning.md, engine section).
+pub const DEFAULT_AUTO_PPOCR_BELOW_SCORE: Option<f64> = None;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -89,6 +102,10 @@ impl Default for PipelineConfig {
             ort_lib: PathBuf::from(rythmiq_ppocr::DEFAULT_RUNTIME_PATH),
             auto_line_confidence: DEFAULT_AUTO_LINE_CONFIDENCE,
             auto_page_confidence: DEFAULT_AUTO_PAGE_CONFIDENCE,
+            auto_ppocr_min_aspect: DEFAULT_AUTO_PPOCR_MIN_ASPECT,
+            auto_ppocr_below_score: DEFAULT_AUTO_PPOCR_BELOW_SCORE,
+            ppocr_max_side_px: rythmiq_ppocr::MAX_SIDE_LEN,
+            ppocr_det_min_side_px: rythmiq_ppocr::DET_MIN_SIDE,
         }
     }
 }
@@ -147,6 +164,15 @@ impl PipelineConfig {
         if self.auto_page_confidence.is_some_and(|c| !(0.0..=100.0).contains(&c)) {
             return err("auto_page_confidence must be within 0..=100");
         }
+        if self.auto_ppocr_min_aspect.is_some_and(|a| !(a > 0.0 && a.is_finite())) {
+            return err("auto_ppocr_min_aspect must be a positive number");
+        }
+        if self.auto_ppocr_below_score.is_some_and(|q| !(0.0..=1.0).contains(&q)) {
+            return err("auto_ppocr_below_score must be within 0..=1");
+        }
+        if !(320..=8000).contains(&self.ppocr_max_side_px) || !(32..=4000).contains(&self.ppocr_det_min_side_px) {
+            return err("ppocr_max_side_px must be within 320..=8000 and ppocr_det_min_side_px within 32..=4000");
+        }
         Ok(())
     }
 
@@ -201,17 +227,48 @@ impl PipelineConfig {
         // Tesseract alone keeps the fingerprint it always had (results made before engines existed stay valid).
         let text = match f.engine {
             EngineKind::Tesseract => text,
-            EngineKind::Ppocr => format!("{text}|engine=ppocr:{}", rythmiq_ppocr::models_sha256()),
+            EngineKind::Ppocr => {
+                format!("{text}|engine=ppocr:{}{}", rythmiq_ppocr::models_sha256(), self.ppocr_sizes())
+            }
             EngineKind::Auto => {
                 format!(
-                    "{text}|engine=auto:{}|auto_line={}|auto_page={:?}",
+                    "{text}|engine=auto:{}{}|auto_line={}|auto_page={:?}|auto_aspect={:?}|auto_score={:?}",
                     rythmiq_ppocr::models_sha256(),
+                    self.ppocr_sizes(),
                     self.auto_line_confidence,
-                    self.auto_page_confidence
+                    self.auto_page_confidence,
+                    self.auto_ppocr_min_aspect,
+                    self.auto_ppocr_below_score
                 )
             }
         };
         rythmiq_types::sha256_hex(text.as_bytes())[..16].to_string()
+    }
+
+    /// The PP-OCR settings that change its output, for the fingerprint.
+    fn ppocr_sizes(&self) -> String {
+        let o = self.ppocr_options();
+        format!(
+            "|ppocr_side={}/{}|det_strip={}|rec_batch={}",
+            o.max_side_len, o.det.limit_side_len, o.det_strip_rows, o.rec_batch
+        )
+    }
+
+    /// The `auto` engine's rule from this config.
+    pub fn auto_rule(&self) -> crate::engines::AutoRule {
+        crate::engines::AutoRule {
+            ppocr_min_aspect: self.auto_ppocr_min_aspect,
+            ppocr_below_score: self.auto_ppocr_below_score,
+            page_confidence: self.auto_page_confidence,
+            line_confidence: self.auto_line_confidence,
+        }
+    }
+
+    /// The PP-OCR engine's options from this config.
+    pub fn ppocr_options(&self) -> rythmiq_ppocr::PpOcrOptions {
+        let mut o = rythmiq_ppocr::PpOcrOptions { max_side_len: self.ppocr_max_side_px, ..Default::default() };
+        o.det.limit_side_len = self.ppocr_det_min_side_px;
+        o
     }
 
     pub fn model(&self) -> ModelKind {

@@ -1,11 +1,16 @@
 //! The OCR engine seam: a grey page in, blocks/lines/words with boxes and confidences out ([`PageEngine`]), with
 //! Tesseract and PP-OCR behind it, and the `auto` engine's rule that combines them.
 //!
-//! `auto`: Tesseract reads the page; every line whose mean word confidence is below `auto_line_confidence` is
-//! re-read by PP-OCR's recogniser on Tesseract's own line box (no PP-OCR detection, so the extra CPU is paid per
-//! doubtful line, not per page), and PP-OCR's reading replaces Tesseract's when PP-OCR is sure of it. When the
-//! page's mean confidence is below `auto_page_confidence`, PP-OCR reads the whole page instead (Tesseract missed
-//! the layout, not just some characters). Thresholds and their measurement: docs/tuning.md, engine section.
+//! `auto`, page by page ([`AutoRule`]):
+//! 1. Before any OCR, from the page's shape and quality features: a page taller than `auto_ppocr_min_aspect` times
+//!    its width (a receipt) or with a quality score below `auto_ppocr_below_score` is read by PP-OCR alone.
+//! 2. Otherwise Tesseract reads it. When the page's mean confidence is below `auto_page_confidence`, PP-OCR reads
+//!    the whole page instead (Tesseract missed the layout, not just some characters).
+//! 3. Otherwise every line whose mean word confidence is below `auto_line_confidence` is re-read by PP-OCR's
+//!    recogniser on Tesseract's own line box (no detection), and PP-OCR's reading replaces Tesseract's when
+//!    PP-OCR is sure of it.
+//!
+//! Thresholds and the measurements that chose them: docs/tuning.md, engine section.
 
 use rythmiq_imaging::GrayImage;
 use rythmiq_ocr::{OcrEngine, OcrPage};
@@ -27,6 +32,40 @@ impl PageEngine for PpOcrEngine {
     fn recognize_page(&mut self, img: &GrayImage, _dpi: Option<u32>, _psm: u32) -> Result<OcrPage, PipelineError> {
         let page = self.recognize(img)?;
         Ok(OcrPage { blocks: page.blocks, mean_confidence: page.mean_confidence })
+    }
+}
+
+/// The `auto` engine's thresholds (from the pipeline config).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AutoRule {
+    pub ppocr_min_aspect: Option<f64>,
+    pub ppocr_below_score: Option<f64>,
+    pub page_confidence: Option<f32>,
+    pub line_confidence: f32,
+}
+
+/// Which engine reads a page first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstReader {
+    Tesseract,
+    Ppocr,
+}
+
+impl AutoRule {
+    /// Step 1 of the rule: from the page's size (as it reaches OCR) and its quality score, before any OCR.
+    pub fn first_reader(&self, width: u32, height: u32, quality_score: f64) -> FirstReader {
+        let tall = self.ppocr_min_aspect.is_some_and(|a| height as f64 > a * width.max(1) as f64);
+        let poor = self.ppocr_below_score.is_some_and(|q| quality_score < q);
+        if tall || poor {
+            FirstReader::Ppocr
+        } else {
+            FirstReader::Tesseract
+        }
+    }
+
+    /// Step 2: whether Tesseract's page is poor enough that PP-OCR reads it again, whole.
+    pub fn reread_page(&self, tesseract_mean_confidence: f32) -> bool {
+        self.page_confidence.is_some_and(|min| tesseract_mean_confidence < min)
     }
 }
 
@@ -105,6 +144,25 @@ fn padded(b: &BBox, img: &GrayImage) -> Option<TextBox> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_reader_follows_shape_and_quality_and_none_means_never() {
+        let rule = AutoRule {
+            ppocr_min_aspect: Some(1.6),
+            ppocr_below_score: Some(0.5),
+            page_confidence: None,
+            line_confidence: 0.0,
+        };
+        assert_eq!(rule.first_reader(500, 1200, 0.9), FirstReader::Ppocr, "a receipt: 2.4 x its width");
+        assert_eq!(rule.first_reader(1000, 1400, 0.9), FirstReader::Tesseract, "a page: 1.4 x");
+        assert_eq!(rule.first_reader(1000, 1600, 0.9), FirstReader::Tesseract, "exactly 1.6 x is not taller");
+        assert_eq!(rule.first_reader(1000, 1400, 0.4), FirstReader::Ppocr, "a poor scan");
+        let never = AutoRule { ppocr_min_aspect: None, ppocr_below_score: None, ..rule };
+        assert_eq!(never.first_reader(100, 10_000, 0.0), FirstReader::Tesseract);
+        assert!(!never.reread_page(0.0));
+        let page = AutoRule { page_confidence: Some(60.0), ..never };
+        assert!(page.reread_page(59.9) && !page.reread_page(60.0));
+    }
 
     #[test]
     fn padding_grows_by_a_quarter_height_and_stays_inside() {

@@ -156,7 +156,8 @@ impl Resources {
     fn ppocr(&mut self) -> Result<&mut PpOcrEngine, PipelineError> {
         if self.ppocr.is_none() {
             let start = cpu_time::ThreadTime::now();
-            let engine = PpOcrEngine::load(&self.config.models_dir, &self.config.ort_lib)?;
+            let engine =
+                PpOcrEngine::load_with(&self.config.models_dir, &self.config.ort_lib, self.config.ppocr_options())?;
             self.model_load_cpu_seconds += start.elapsed().as_secs_f64();
             self.ppocr = Some(engine);
         }
@@ -431,15 +432,26 @@ impl Step for Ocr {
             EngineKind::Tesseract => res.engine()?.recognize_page(image, doc.dpi, psm)?,
             EngineKind::Ppocr => res.ppocr()?.recognize_page(image, doc.dpi, psm)?,
             EngineKind::Auto => {
-                let mut page = res.engine()?.recognize_page(image, doc.dpi, psm)?;
-                let whole_page = res.config.auto_page_confidence.is_some_and(|min| page.mean_confidence < min);
-                if whole_page {
-                    page = res.ppocr()?.recognize_page(image, doc.dpi, psm)?;
-                } else {
-                    let min = res.config.auto_line_confidence;
-                    let outcome = engines::reread_doubtful_lines(&mut page, image, res.ppocr()?, min)?;
-                    tracing::debug!(?outcome, "auto engine");
+                let rule = res.config.auto_rule();
+                // Both engines load on the first page, whichever it needs: a slot's memory and its cold start
+                // are those of both engines.
+                res.ppocr()?;
+                res.engine()?;
+                let first = rule.first_reader(image.width(), image.height(), doc.features.score);
+                let mut page = match first {
+                    engines::FirstReader::Ppocr => res.ppocr()?.recognize_page(image, doc.dpi, psm)?,
+                    engines::FirstReader::Tesseract => res.engine()?.recognize_page(image, doc.dpi, psm)?,
+                };
+                if first == engines::FirstReader::Tesseract {
+                    if rule.reread_page(page.mean_confidence) {
+                        page = res.ppocr()?.recognize_page(image, doc.dpi, psm)?;
+                    } else if rule.line_confidence > 0.0 {
+                        let min = rule.line_confidence;
+                        let outcome = engines::reread_doubtful_lines(&mut page, image, res.ppocr()?, min)?;
+                        tracing::debug!(?outcome, "auto engine");
+                    }
                 }
+                tracing::debug!(?first, "auto engine first reader");
                 page
             }
         };

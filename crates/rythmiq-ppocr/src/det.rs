@@ -9,7 +9,7 @@
 use rythmiq_imaging::GrayImage;
 
 /// The DB post-processing parameters (RapidOCR's defaults).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DetParams {
     /// The shorter side is scaled up to this when smaller (RapidOCR `limit_type: min`).
     pub limit_side_len: u32,
@@ -60,16 +60,60 @@ pub fn input_size(w: u32, h: u32, limit_side_len: u32) -> (u32, u32) {
     (round32(rw), round32(rh))
 }
 
+/// The page resized to the network's input size ([`input_size`]).
+pub fn input_image(img: &GrayImage, params: &DetParams) -> GrayImage {
+    let (w, h) = input_size(img.width(), img.height(), params.limit_side_len);
+    rythmiq_imaging::resize(img, w, h)
+}
+
 /// The page as a `[1, 3, h, w]` tensor, normalised to `(p / 255 - 0.5) / 0.5` and repeated on three channels.
 pub fn input_tensor(img: &GrayImage, params: &DetParams) -> (Vec<usize>, Vec<f32>) {
-    let (w, h) = input_size(img.width(), img.height(), params.limit_side_len);
-    let resized = rythmiq_imaging::resize(img, w, h);
-    let plane: Vec<f32> = resized.pixels().iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
+    let resized = input_image(img, params);
+    rows_tensor(&resized, 0, resized.height())
+}
+
+/// Rows `top..bottom` of an input-sized image as a `[1, 3, bottom - top, w]` tensor (normalised as above).
+pub fn rows_tensor(resized: &GrayImage, top: u32, bottom: u32) -> (Vec<usize>, Vec<f32>) {
+    let w = resized.width() as usize;
+    let rows = &resized.pixels()[top as usize * w..bottom as usize * w];
+    let plane: Vec<f32> = rows.iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
     let mut data = Vec::with_capacity(plane.len() * 3);
     for _ in 0..3 {
         data.extend_from_slice(&plane);
     }
-    (vec![1, 3, h as usize, w as usize], data)
+    (vec![1, 3, (bottom - top) as usize, w], data)
+}
+
+/// One horizontal strip of the detector's input: the rows the network sees (`input_top..input_bottom`, the strip
+/// plus context above and below) and the rows of the map it supplies (`keep_top..keep_bottom`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strip {
+    pub input_top: u32,
+    pub input_bottom: u32,
+    pub keep_top: u32,
+    pub keep_bottom: u32,
+}
+
+/// Cuts `height` rows into strips of `rows` kept rows, each seen with `context` rows above and below (clipped to
+/// the page). `rows == 0`, or a page no taller than a strip with its context, is one strip. Every boundary is a
+/// multiple of 32 when `rows`, `context` and `height` are, as the network needs.
+pub fn strips(height: u32, rows: u32, context: u32) -> Vec<Strip> {
+    if rows == 0 || height <= rows + 2 * context {
+        return vec![Strip { input_top: 0, input_bottom: height, keep_top: 0, keep_bottom: height }];
+    }
+    let mut out = Vec::new();
+    let mut top = 0;
+    while top < height {
+        let bottom = (top + rows).min(height);
+        out.push(Strip {
+            input_top: top.saturating_sub(context),
+            input_bottom: (bottom + context).min(height),
+            keep_top: top,
+            keep_bottom: bottom,
+        });
+        top = bottom;
+    }
+    out
 }
 
 /// Line boxes from the probability map `pred` (`map_w` x `map_h`), scaled to a `dest_w` x `dest_h` image and
@@ -191,6 +235,21 @@ fn mean_in_rect(pred: &[f32], w: usize, x0: usize, y0: usize, x1: usize, y1: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strips_cover_every_row_once_with_context_inside_the_page() {
+        assert_eq!(strips(640, 0, 64), vec![Strip { input_top: 0, input_bottom: 640, keep_top: 0, keep_bottom: 640 }]);
+        assert_eq!(strips(384, 256, 64).len(), 1, "no taller than one strip with its context");
+        let s = strips(1600, 256, 64);
+        assert_eq!(s.len(), 7);
+        assert_eq!(s[0], Strip { input_top: 0, input_bottom: 320, keep_top: 0, keep_bottom: 256 });
+        assert_eq!(s[1], Strip { input_top: 192, input_bottom: 576, keep_top: 256, keep_bottom: 512 });
+        assert_eq!(s[6], Strip { input_top: 1472, input_bottom: 1600, keep_top: 1536, keep_bottom: 1600 });
+        for pair in s.windows(2) {
+            assert_eq!(pair[0].keep_bottom, pair[1].keep_top, "contiguous");
+        }
+        assert!(s.iter().all(|x| x.input_top % 32 == 0 && x.input_bottom % 32 == 0));
+    }
 
     #[test]
     fn input_size_raises_the_short_side_and_rounds_to_32() {

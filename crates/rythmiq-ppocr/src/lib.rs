@@ -18,6 +18,7 @@ pub mod rec;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use ort::execution_providers::CPUExecutionProvider;
 use ort::session::Session;
 use ort::value::Tensor;
 use rythmiq_imaging::GrayImage;
@@ -37,7 +38,8 @@ pub const DEFAULT_RUNTIME_PATH: &str = "target/tools/onnxruntime/libonnxruntime.
 /// The `onnxruntime` wheel version the set-up script installs; `ort` speaks its C API version 22 or later.
 pub const RUNTIME_VERSION: &str = "1.32.0";
 
-/// Pages with a longer side above this are scaled down before detection (the reference's `max_side_len`).
+/// Pages with a longer side above this are scaled down before detection (the reference's `max_side_len`); the
+/// default of [`PpOcrOptions::max_side_len`].
 pub const MAX_SIDE_LEN: u32 = 2000;
 /// Lines whose mean character probability is below this are dropped (the reference's `text_score`).
 pub const TEXT_SCORE: f32 = 0.5;
@@ -87,6 +89,84 @@ pub struct RecognisedLine {
     pub score: f32,
 }
 
+/// How the engine runs: the page size limit, the detector's parameters and ONNX Runtime's memory options.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PpOcrOptions {
+    /// Pages with a longer side above this are scaled down (sides multiples of 32) before detection.
+    pub max_side_len: u32,
+    pub det: DetParams,
+    /// ONNX Runtime's CPU memory arena: keeps the largest buffers ever needed for the life of the session.
+    pub cpu_arena: bool,
+    /// ONNX Runtime's memory pattern: pre-plans one block per input shape (shapes vary with every page here).
+    pub memory_pattern: bool,
+    /// Line crops per recognition call (RapidOCR's `rec_batch_num` is 6).
+    pub rec_batch: usize,
+    /// Detection runs on horizontal strips of this many input rows (0: the whole page at once), each seen with
+    /// [`DET_STRIP_CONTEXT`] rows of context above and below: the detector's memory grows with its input's area.
+    pub det_strip_rows: u32,
+}
+
+/// Rows of context above and below each detection strip (input pixels; a multiple of 32).
+pub const DET_STRIP_CONTEXT: u32 = 64;
+
+/// The detector's input floor the engine ships with (RapidOCR's is 736): measured on the tune split, 512 reads as
+/// well for less CPU (docs/tuning.md).
+pub const DET_MIN_SIDE: u32 = 512;
+/// Detection strip height the engine ships with (crate README, memory).
+pub const DET_STRIP_ROWS: u32 = 128;
+
+impl Default for PpOcrOptions {
+    /// What the engine ships with, measured (crate README, memory and CPU): arena and memory pattern off (with
+    /// inputs whose shape changes on every page they hold the peak of every shape seen), detection in strips of
+    /// [`DET_STRIP_ROWS`] rows, one line per recognition call (no padding to the widest line of a batch), and the
+    /// detector's input floor at [`DET_MIN_SIDE`].
+    fn default() -> Self {
+        PpOcrOptions {
+            max_side_len: MAX_SIDE_LEN,
+            det: DetParams { limit_side_len: DET_MIN_SIDE, ..DetParams::default() },
+            cpu_arena: false,
+            memory_pattern: false,
+            rec_batch: 1,
+            det_strip_rows: DET_STRIP_ROWS,
+        }
+    }
+}
+
+impl PpOcrOptions {
+    /// RapidOCR 3.10's settings (the reference the crate README compares with): whole-page detection with the
+    /// input floor at 736, six lines per recognition call.
+    pub fn reference() -> Self {
+        PpOcrOptions { det: DetParams::default(), rec_batch: rec::REC_BATCH, det_strip_rows: 0, ..Self::default() }
+    }
+}
+
+/// Thread CPU seconds spent in each phase since the engine was loaded (what the README's profile prints).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PhaseCpu {
+    /// Page resize and the detector's input tensor.
+    pub det_pre: f64,
+    pub det_infer: f64,
+    /// Probability map to boxes.
+    pub det_post: f64,
+    /// Crops, their resize and the batch tensors.
+    pub rec_pre: f64,
+    pub rec_infer: f64,
+    /// CTC decoding and word boxes.
+    pub rec_post: f64,
+    pub pages: u64,
+    pub lines: u64,
+}
+
+impl PhaseCpu {
+    pub fn total(&self) -> f64 {
+        self.det_pre + self.det_infer + self.det_post + self.rec_pre + self.rec_infer + self.rec_post
+    }
+}
+
+fn thread_cpu() -> f64 {
+    cpu_time::ThreadTime::try_now().map_or(0.0, |t| t.as_duration().as_secs_f64())
+}
+
 static RUNTIME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// Loads `libonnxruntime` from `path` once per process. A later call with another path gets the first one's
@@ -125,9 +205,12 @@ pub fn models_sha256() -> String {
     hex::encode(Sha256::digest(format!("{DET_SHA256}{REC_SHA256}").as_bytes()))
 }
 
-fn session(path: PathBuf, bytes: &[u8]) -> Result<Session, PpOcrError> {
+fn session(path: PathBuf, bytes: &[u8], options: &PpOcrOptions) -> Result<Session, PpOcrError> {
     let err = |e: ort::Error| PpOcrError::ModelLoad { path: path.clone(), message: e.to_string() };
+    let cpu = CPUExecutionProvider::default().with_arena_allocator(options.cpu_arena).build();
     Session::builder()
+        .and_then(|b| b.with_execution_providers([cpu]))
+        .and_then(|b| b.with_memory_pattern(options.memory_pattern))
         .and_then(|b| b.with_intra_threads(1))
         .and_then(|b| b.with_inter_threads(1))
         .and_then(|b| b.with_parallel_execution(false))
@@ -142,7 +225,9 @@ pub struct PpOcrEngine {
     det: Session,
     rec: Session,
     charset: Vec<String>,
-    pub det_params: DetParams,
+    pub options: PpOcrOptions,
+    /// CPU per phase, accumulated over every call.
+    pub profile: PhaseCpu,
 }
 
 impl std::fmt::Debug for PpOcrEngine {
@@ -167,35 +252,71 @@ fn infer(
 
 impl PpOcrEngine {
     /// Loads the runtime from `runtime_path` (once per process) and both models from `<models_root>/ppocr/`,
-    /// after checking their sha256.
+    /// after checking their sha256, with the default [`PpOcrOptions`].
     pub fn load(models_root: &Path, runtime_path: &Path) -> Result<PpOcrEngine, PpOcrError> {
+        PpOcrEngine::load_with(models_root, runtime_path, PpOcrOptions::default())
+    }
+
+    /// [`PpOcrEngine::load`] with given options.
+    pub fn load_with(
+        models_root: &Path,
+        runtime_path: &Path,
+        options: PpOcrOptions,
+    ) -> Result<PpOcrEngine, PpOcrError> {
         let det_bytes = read_verified(models_root, DET_MODEL, DET_SHA256)?;
         let rec_bytes = read_verified(models_root, REC_MODEL, REC_SHA256)?;
         init_runtime(runtime_path)?;
-        let det = session(models_root.join(DET_MODEL), &det_bytes)?;
-        let rec = session(models_root.join(REC_MODEL), &rec_bytes)?;
+        let det = session(models_root.join(DET_MODEL), &det_bytes, &options)?;
+        let rec = session(models_root.join(REC_MODEL), &rec_bytes, &options)?;
         let dictionary = rec
             .metadata()
             .and_then(|m| m.custom("character"))
             .map_err(|e| PpOcrError::ModelLoad { path: models_root.join(REC_MODEL), message: e.to_string() })?
             .ok_or(PpOcrError::NoDictionary)?;
-        Ok(PpOcrEngine { det, rec, charset: rec::charset(&dictionary), det_params: DetParams::default() })
+        Ok(PpOcrEngine { det, rec, charset: rec::charset(&dictionary), options, profile: PhaseCpu::default() })
     }
 
     /// Detects the text lines of `img`, in reading order, in `img`'s coordinates.
     pub fn detect(&mut self, img: &GrayImage) -> Result<Vec<TextBox>, PpOcrError> {
-        let (shape, data) = det::input_tensor(img, &self.det_params);
-        let (out, map) = infer(&mut self.det, "detection", shape, data)?;
-        let (map_h, map_w) = match out.as_slice() {
-            [_, _, h, w] => (*h, *w),
-            _ => return Err(PpOcrError::Inference { step: "detection", message: format!("output shape {out:?}") }),
-        };
-        Ok(det::boxes_from_map(&map, map_w, map_h, img.width(), img.height(), &self.det_params))
+        let t0 = thread_cpu();
+        let resized = det::input_image(img, &self.options.det);
+        let (w, h) = (resized.width() as usize, resized.height() as usize);
+        let mut map = vec![0f32; w * h];
+        let (mut pre, mut inf) = (thread_cpu() - t0, 0.0);
+        for strip in det::strips(h as u32, self.options.det_strip_rows, DET_STRIP_CONTEXT) {
+            let t1 = thread_cpu();
+            let (shape, data) = det::rows_tensor(&resized, strip.input_top, strip.input_bottom);
+            let t2 = thread_cpu();
+            let (out, part) = infer(&mut self.det, "detection", shape, data)?;
+            inf += thread_cpu() - t2;
+            pre += t2 - t1;
+            let rows = (strip.input_bottom - strip.input_top) as usize;
+            if out.as_slice() != [1, 1, rows, w] || part.len() < rows * w {
+                return Err(PpOcrError::Inference { step: "detection", message: format!("output shape {out:?}") });
+            }
+            let from = (strip.keep_top - strip.input_top) as usize * w;
+            let len = (strip.keep_bottom - strip.keep_top) as usize * w;
+            map[strip.keep_top as usize * w..][..len].copy_from_slice(&part[from..from + len]);
+        }
+        let t3 = thread_cpu();
+        let boxes = det::boxes_from_map(&map, w, h, img.width(), img.height(), &self.options.det);
+        self.profile.det_pre += pre;
+        self.profile.det_infer += inf;
+        self.profile.det_post += thread_cpu() - t3;
+        self.profile.pages += 1;
+        Ok(boxes)
     }
 
     /// Recognises the line crops `boxes` of `img` (in `img`'s coordinates), batched by aspect ratio as the
     /// reference does. Returns one decoded line per box, in the order of `boxes`.
     pub fn recognize_boxes(&mut self, img: &GrayImage, boxes: &[TextBox]) -> Result<Vec<rec::Decoded>, PpOcrError> {
+        let mut t = thread_cpu();
+        let mut lap = |slot: &mut f64| {
+            let now = thread_cpu();
+            *slot += now - t;
+            t = now;
+        };
+        let (mut pre, mut inf, mut post) = (0.0, 0.0, 0.0);
         let crops: Vec<GrayImage> = boxes.iter().map(|b| rec::crop(img, b)).collect();
         let mut order: Vec<usize> = (0..crops.len()).collect();
         order.sort_by(|&a, &b| {
@@ -204,10 +325,12 @@ impl PpOcrEngine {
             ra.total_cmp(&rb)
         });
         let mut out = vec![rec::Decoded::default(); crops.len()];
-        for chunk in order.chunks(rec::REC_BATCH) {
+        for chunk in order.chunks(self.options.rec_batch.max(1)) {
             let batch: Vec<&GrayImage> = chunk.iter().map(|&i| &crops[i]).collect();
             let (shape, data) = rec::batch_tensor(&batch);
+            lap(&mut pre);
             let (dims, probs) = infer(&mut self.rec, "recognition", shape, data)?;
+            lap(&mut inf);
             let (n, steps, classes) = match dims.as_slice() {
                 [n, t, c] => (*n, *t, *c),
                 _ => {
@@ -221,7 +344,12 @@ impl PpOcrEngine {
                 let m = &probs[k * steps * classes..(k + 1) * steps * classes];
                 out[i] = rec::ctc_greedy(m, steps, classes, &self.charset);
             }
+            lap(&mut post);
         }
+        self.profile.rec_pre += pre;
+        self.profile.rec_infer += inf;
+        self.profile.rec_post += post;
+        self.profile.lines += boxes.len() as u64;
         Ok(out)
     }
 
@@ -236,7 +364,9 @@ impl PpOcrEngine {
     /// [`MAX_SIDE_LEN`]; boxes come back in the page's own coordinates. Lines below [`TEXT_SCORE`] are dropped;
     /// boxes on one row (as the reference orders them) share a line.
     pub fn recognize(&mut self, page: &GrayImage) -> Result<PpPage, PpOcrError> {
-        let (work, scale) = working_image(page);
+        let t = thread_cpu();
+        let (work, scale) = working_image(page, self.options.max_side_len);
+        self.profile.det_pre += thread_cpu() - t;
         let boxes = self.detect(&work)?;
         let lines = self.recognize_lines(&work, &boxes)?;
         let mut rows: Vec<Line> = Vec::new();
@@ -271,14 +401,14 @@ impl PpOcrEngine {
     }
 }
 
-/// The page scaled so its longer side is at most [`MAX_SIDE_LEN`] (sides rounded to a multiple of 32, as the
+/// The page scaled so its longer side is at most `max_side_len` (sides rounded to a multiple of 32, as the
 /// reference does), and the factor from page to working coordinates.
-pub fn working_image(page: &GrayImage) -> (GrayImage, f64) {
+pub fn working_image(page: &GrayImage, max_side_len: u32) -> (GrayImage, f64) {
     let longest = page.width().max(page.height());
-    if longest <= MAX_SIDE_LEN {
+    if longest <= max_side_len {
         return (page.clone(), 1.0);
     }
-    let ratio = MAX_SIDE_LEN as f64 / longest as f64;
+    let ratio = max_side_len as f64 / longest as f64;
     let r32 = |v: u32| (((v as f64 * ratio) as u32 as f64 / 32.0).round_ties_even() as u32 * 32).max(32);
     let (w, h) = (r32(page.width()), r32(page.height()));
     (rythmiq_imaging::resize(page, w, h), w as f64 / page.width() as f64)
@@ -357,7 +487,7 @@ mod tests {
 
     #[test]
     fn large_pages_are_scaled_under_the_side_limit() {
-        let (work, scale) = working_image(&GrayImage::filled(2480, 3508, 255));
+        let (work, scale) = working_image(&GrayImage::filled(2480, 3508, 255), MAX_SIDE_LEN);
         assert!(work.height() <= MAX_SIDE_LEN + 16 && work.height() % 32 == 0 && work.width() % 32 == 0);
         assert!((scale - work.width() as f64 / 2480.0).abs() < 1e-9);
     }

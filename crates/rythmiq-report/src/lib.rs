@@ -10,6 +10,7 @@
 mod capacity;
 mod chart;
 mod constraints;
+mod engine;
 mod evidence;
 mod html;
 mod html_page;
@@ -24,6 +25,7 @@ pub use capacity::{
     LOADTEST_POLL_INTERVAL_SECS, MAX_CORES,
 };
 pub use constraints::{Band, BandEdge, Constraints, ConstraintsError, Verdict};
+pub use engine::{engine_deltas, engine_of, engine_text, EngineDelta};
 pub use evidence::{
     exit_code, gate_exit_code, headline, min_error_sample, Evidence, EvidenceCheck, EvidenceItem, FailOn,
     UnknownFailOn, MIN_BENCH_DOCUMENTS, MIN_BURST_DOCUMENTS, REQUIRED_ROUTES,

@@ -231,8 +231,11 @@ fn section3(out: &mut String, r: &Report) {
     let c = &r.constraints;
     out.push_str("### 3.2 Capacity Projections\n\n");
     let mut body = format!(
-        "Based on measured average: {:.4} CPU-seconds/document (warm mean over {} documents)\n\n",
-        r.cpu_seconds_per_doc, b.warm_documents
+        "Based on measured average: {:.4} CPU-seconds/document (warm mean over {} documents, OCR engine `{}`)\n{}\n",
+        r.cpu_seconds_per_doc,
+        b.warm_documents,
+        crate::engine::engine_of(&b.flags),
+        crate::engine::engine_text(&b.flags, r.compare.as_ref())
     );
     let mut proj = BoxLines::new("MONTHLY PROJECTIONS");
     proj.push(format!("{:<15} {:<48} Budget Status", "Volume", "CPU-hours/month"));
@@ -832,7 +835,7 @@ fn capacity(out: &mut String, r: &Report) {
     };
     let within = crate::constraints::at_or_under(r.monthly_hours_at_target, r.constraints.budget_cpu_hours_per_month);
     out.push_str(&format!("**{}.**\n\n", p.headline(within)));
-    out.push_str(&format!("{}.\n\n", p.source_line()));
+    out.push_str(&format!("{}, OCR engine `{}`.\n\n", p.source_line(), crate::engine::engine_of(&r.bench.flags)));
     let d = &p.design;
     out.push_str(&format!(
         "Design load: {} users x {} docs = {} documents, {} users/s, polled every {} s ({}). Monthly CPU: {:.3} CPU-s x {} x {} / 3600 = {:.2} h of {:.0} h.\n\n",

@@ -41,6 +41,7 @@ pub fn compare(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         base: config.pipeline.flags.clone(),
         extra: args.with_configs,
         split: split_filter(args.split),
+        matrix: if args.engines_only { rythmiq_bench::Matrix::EnginesOnly } else { rythmiq_bench::Matrix::Full },
         scratch: std::env::temp_dir().join(format!("rythmiq-compare-{}", std::process::id())),
     };
     let result = rythmiq_bench::run_compare(&opts)?;
