@@ -304,7 +304,11 @@ impl Run {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = rythmiq(self.data_dir.path());
         self.backend.apply(&mut cmd);
-        cmd.env("RUST_LOG", "warn").arg("--config").arg(&self.config_path).args(["--engine", "tesseract"]).args(args);
+        cmd.env("RUST_LOG", "warn")
+            .env("RYTHMIQ_ENGINE", "tesseract")
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args);
         cmd
     }
 
@@ -426,24 +430,29 @@ impl Run {
         assert!(self.settle(), "the burst's jobs did not finish");
     }
 
-    /// Phase 3: enqueue, then SIGKILL workers at random moments, with database outages in between.
-    fn kills(&mut self) {
-        let dir = self.data_dir.path().join("kill-docs");
+    /// Queues `self.scale.kill_docs` distinct pages named by `tag` with `rythmiq enqueue`; each must succeed.
+    fn enqueue_kill_docs(&mut self, tag: &str) {
+        let dir = self.data_dir.path().join(format!("kill-docs-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut enqueue = self.command(&["enqueue"]);
         for i in 0..self.scale.kill_docs {
             let path = dir.join(format!("{i}.tif"));
-            std::fs::write(&path, page(&format!("kill-{}-{i}", self.seed))).unwrap();
+            std::fs::write(&path, page(&format!("kill-{}-{tag}-{i}", self.seed))).unwrap();
             enqueue.arg(path);
         }
         let out = enqueue.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // A TSV table: the header, then one `job_id  status  file` line per file.
+        for line in String::from_utf8_lossy(&out.stdout).lines().skip(1) {
             let id = line.split('\t').next().unwrap().to_string();
             self.known.insert(id, true);
             self.inputs_tried += 1;
         }
+    }
 
+    /// Phase 3: enqueue, then SIGKILL workers at random moments, with database outages in between.
+    fn kills(&mut self) {
+        self.enqueue_kill_docs("a");
         let mut rng = Rng::new(self.seed);
         let spawn =
             |run: &Run| Process::spawn(run.command(&["worker", "--concurrency", "1", "--metrics-addr", "127.0.0.1:0"]));
@@ -458,7 +467,24 @@ impl Run {
             // A random moment: often mid-OCR, sometimes during start-up or between jobs.
             std::thread::sleep(Duration::from_millis(rng.range(300, 2500)));
             self.supervise(&mut workers);
-            let victim = rng.range(0, workers.len() as u64) as usize;
+            // The last kill, when none has yet landed on a running job, waits for one to run (on a quiet machine
+            // the small pages are read quickly and random moments can all fall between jobs).
+            if k + 1 == self.scale.kills && self.kills_mid_job == 0 {
+                if self.pending() == 0 {
+                    self.enqueue_kill_docs("b");
+                }
+                let limit = Instant::now() + Duration::from_secs(30);
+                while self.running_on(&workers).is_empty() && Instant::now() < limit {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            // A worker holding a running job if there is one (the kill this suite is about), else any.
+            let busy = self.running_on(&workers);
+            let victim = if busy.is_empty() {
+                rng.range(0, workers.len() as u64) as usize
+            } else {
+                busy[rng.range(0, busy.len() as u64) as usize]
+            };
             let pid = workers[victim].child.id();
             let mid_job = self
                 .backend
@@ -475,9 +501,27 @@ impl Run {
             std::thread::sleep(Duration::from_millis(200));
         }
         for worker in workers {
+            // A worker started a moment ago (the last kill's replacement) may not have installed its SIGTERM
+            // handler yet; what is checked here is the clean stop of a running worker, so wait until it runs.
+            let up = Instant::now() + Duration::from_secs(60);
+            while !worker.output().contains("probes listening on") && Instant::now() < up {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let (status, output) = worker.terminate();
             assert!(status.success(), "a worker did not stop cleanly: {status}\n{output}");
         }
+    }
+
+    /// The indexes of the workers that hold a running job now.
+    fn running_on(&self, workers: &[Process]) -> Vec<usize> {
+        (0..workers.len())
+            .filter(|&i| {
+                let pid = workers[i].child.id();
+                self.backend.count(&format!(
+                    "SELECT count(*) FROM jobs WHERE status = 'running' AND locked_by LIKE '%-{pid}-%'"
+                )) > 0
+            })
+            .collect()
     }
 
     /// What a process supervisor (Kubernetes, systemd) does: a worker that exited on its own is started again. A

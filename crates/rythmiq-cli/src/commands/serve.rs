@@ -97,10 +97,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 pub async fn worker(config: Config, drain: bool, metrics_addr: Option<std::net::SocketAddr>) -> anyhow::Result<()> {
+    // First, so that a SIGTERM during start-up (a pod evicted while it connects) is a clean stop, not a kill.
+    let mut shutdown = shutdown_signal();
     let handle = install_metrics()?;
     let db = config.database.connect().await.context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let mut shutdown = shutdown_signal();
     let store = rythmiq_storage::StoreUri::parse(&config.storage_location())?.open(&config.storage.s3)?;
     let mut state = rythmiq_api::AppState::new(db.clone(), store, config.api.clone(), config_hash(&config)?);
     state.prometheus = Some(handle.clone());
