@@ -112,7 +112,7 @@ impl Backend {
                         .unwrap();
                     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
                 });
-                let url = with_database(&admin_url, &name);
+                let url = rythmiq_db::url_with_database(&admin_url, &name);
                 Backend::Postgres { admin_url, name, url }
             }
             None => {
@@ -251,23 +251,6 @@ impl Drop for Backend {
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query_opt) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query_opt {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 // ---- the suite ----

@@ -5,46 +5,22 @@
 //! Fed the run's own service times, the check holds on a busy machine too. The fuller recorded runs, with the
 //! bench-derived predictions beside them, are `scripts/plan-validation` and the report crate's `plan_validation`.
 
-use std::io::BufRead;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use rythmiq_report::{read_json, replay, replay_jobs, LoadTestResult, REPLAY_TOLERANCE};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn rythmiq() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
-    cmd.current_dir(repo_root())
-        .env_remove("RYTHMIQ_REEXECED")
-        .env_remove("DATABASE_URL")
-        .env_remove("RYTHMIQ_STORAGE");
-    cmd
-}
+use support::{repo_root, rythmiq, Server, SERVE_LISTENING};
 
 /// Starts a server with `slots` worker slots, runs `users x docs` against it and returns the result's path.
 fn run(slots: u32, users: u32, docs: u32, corpus: &Path, dir: &Path) -> PathBuf {
-    let mut server = rythmiq()
-        .env("RYTHMIQ_DATA_DIR", dir.join(format!("data-{slots}")))
-        .args(["serve", "--listen", "127.0.0.1:0", "--concurrency", &slots.to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "serve exited before listening");
-        if let Some(a) = line.trim().strip_prefix("listening on http://") {
-            break a.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in stderr.lines() {});
+    let mut cmd = rythmiq(&dir.join(format!("data-{slots}")));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--concurrency", &slots.to_string()]);
+    let server = Server::start(cmd, SERVE_LISTENING);
+    let addr = server.addr.clone();
     let load = |output: &Path| {
-        let out = rythmiq()
-            .args(["loadtest", "--host", &format!("http://{addr}"), "--server-pid", &server.id().to_string()])
+        let out = rythmiq(&dir.join("client"))
+            .args(["loadtest", "--host", &format!("http://{addr}"), "--server-pid", &server.pid().to_string()])
             .args(["--users", &users.to_string(), "--docs-per-user", &docs.to_string(), "--spawn-rate", "2"])
             .args(["--progress-every", "0", "--corpus"])
             .arg(corpus)
@@ -57,8 +33,7 @@ fn run(slots: u32, users: u32, docs: u32, corpus: &Path, dir: &Path) -> PathBuf 
     // No warm-up: the replay takes each document's service time as measured, a cold first one included.
     let output = dir.join(format!("run-{slots}.json"));
     load(&output);
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    let _ = server.wait();
+    drop(server);
     output
 }
 
@@ -88,7 +63,7 @@ fn the_queue_model_replays_live_runs_at_one_and_two_slots_within_its_stated_tole
         );
 
         // `rythmiq plan` states the same check, with the tolerance, in its output.
-        let plan = rythmiq()
+        let plan = rythmiq(&dir.path().join("client"))
             .args(["plan", "--bench", "crates/rythmiq-report/tests/fixtures/bench_real_30docs.json", "--load"])
             .arg(&output)
             .args(["--slots", &slots.to_string()])

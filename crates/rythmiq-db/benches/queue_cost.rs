@@ -81,13 +81,6 @@ fn process_cpu(pid: i32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = base[authority..].find('/').map_or(base, |slash| &base[..authority + slash]);
-    query.map_or(format!("{base}/{name}"), |q| format!("{base}/{name}?{q}"))
-}
-
 fn main() {
     let Ok(admin_url) = std::env::var("DATABASE_URL") else {
         eprintln!("queue_cost: SKIPPED, set DATABASE_URL to a PostgreSQL server (scripts/lib/postgres.sh)");
@@ -97,7 +90,7 @@ fn main() {
     // One thread: the client's CPU is then exactly this benchmark's queue calls plus the runtime under them.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let name = format!("rythmiq_bench_{}", std::process::id());
-    let url = with_database(&admin_url, &name);
+    let url = rythmiq_db::url_with_database(&admin_url, &name);
     let (db, backend_pid) = rt.block_on(async {
         let mut admin = PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();

@@ -58,6 +58,15 @@ pub use job::{
 pub use metrics::{ErrorCount, MetricsRow, MonthlyUsage, PathShare, StageCost, TimeRange};
 pub use rythmiq_types::intake::JobKeys;
 
+/// `url` (a PostgreSQL connection URL) with its database name replaced by `name`, query parameters kept: how tests,
+/// benchmarks and tools reach a throwaway database on the server an admin URL names.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = base[authority..].find('/').map_or(base, |slash| &base[..authority + slash]);
+    query.map_or(format!("{base}/{name}"), |q| format!("{base}/{name}?{q}"))
+}
+
 /// The NOTIFY channel the `jobs` triggers signal on (migrations/postgres/0001_jobs.sql).
 pub const NOTIFY_CHANNEL: &str = "rythmiq_jobs";
 
@@ -541,4 +550,16 @@ fn positive_hours(hours: f64) -> Result<(), DbError> {
 /// Decodes a stored enum name, failing as a query error (data this version cannot read) rather than panicking.
 fn parse_stored<T>(text: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, DbError> {
     parse(text).ok_or_else(|| DbError::Query(sqlx::Error::Decode(format!("unknown stored value {text:?}").into())))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::url_with_database;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(url_with_database("postgres://u@h:5432/test", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(url_with_database("postgres://u@h/test?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
+        assert_eq!(url_with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
+    }
 }

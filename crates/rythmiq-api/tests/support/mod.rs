@@ -68,10 +68,11 @@ impl TestDb {
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
                 let _ = admin.close().await;
-                let db = DbConfig { url: Some(with_database(&admin_url, &name)), ..DbConfig::default() }
-                    .connect()
-                    .await
-                    .expect("connect to the test database");
+                let db =
+                    DbConfig { url: Some(rythmiq_db::url_with_database(&admin_url, &name)), ..DbConfig::default() }
+                        .connect()
+                        .await
+                        .expect("connect to the test database");
                 db.migrate().await.expect("migrate");
                 TestDb { db, _sqlite_dir: None, pg_drop: Some((admin_url, name)) }
             }
@@ -104,23 +105,6 @@ impl Drop for TestDb {
             })
             .join();
         }
-    }
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query_opt) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query_opt {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }
 

@@ -203,6 +203,11 @@ impl Server {
         Server { child: Some(child), addr }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// `rythmiq serve` on loopback with one worker slot, in `data_dir` (on `DATABASE_URL` when given).
     pub fn serve(data_dir: &Path, database_url: Option<&str>) -> Server {
         let mut cmd = rythmiq(data_dir);

@@ -98,23 +98,6 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
-/// `url` with its database name replaced.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query_opt) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query_opt {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 /// A fresh, empty PostgreSQL database (not migrated).
 pub async fn postgres_empty_db() -> Option<TestDb> {
     use sqlx::Connection;
@@ -122,7 +105,7 @@ pub async fn postgres_empty_db() -> Option<TestDb> {
     let name = format!("rythmiq_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to DATABASE_URL");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
-    let url = with_database(&admin_url, &name);
+    let url = rythmiq_db::url_with_database(&admin_url, &name);
     let db = connect(&url).await;
     Some(TestDb { db, url, sqlite_dir: None, pg_drop: Some((admin_url, name)) })
 }
