@@ -17,10 +17,19 @@ fn root() -> PathBuf {
 }
 
 /// Package name -> names of its normal (non-dev, non-build) dependencies, for every package in the resolved graph.
+/// The host's target triple (`rustc -vV`): the graph is the one this machine builds, and offline cargo only has
+/// this platform's packages (a fresh machine never downloaded, say, Android-only crates).
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let out = Command::new(rustc).arg("-vV").output().expect("running rustc -vV");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines().find_map(|l| l.strip_prefix("host: ")).expect("rustc -vV names the host").trim().to_string()
+}
+
 fn normal_dependency_graph() -> BTreeMap<String, Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["metadata", "--format-version", "1", "--locked", "--offline", "--filter-platform", &host_triple()])
         .current_dir(root())
         .output()
         .expect("running cargo metadata");

@@ -3,19 +3,13 @@
 //!
 //! Needs the ONNX Runtime library that `scripts/setup` installs (target/tools/onnxruntime/), or RYTHMIQ_ORT_LIB.
 
-use std::path::PathBuf;
-
 use rythmiq_bench::accuracy::AccuracyCounts;
 use rythmiq_ocr::{decode, DecodeLimits};
 use rythmiq_ppocr::PpOcrEngine;
-use rythmiq_suite::{corpus_bytes, corpus_dir, ground_truth, models_dir, repo_root, test_config, TestPipeline};
-use rythmiq_types::EngineKind;
-
-fn ort_lib() -> PathBuf {
-    std::env::var_os("RYTHMIQ_ORT_LIB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(rythmiq_ppocr::DEFAULT_RUNTIME_PATH))
-}
+use rythmiq_suite::{
+    corpus_bytes, corpus_dir, ground_truth, models_dir, ort_lib, repo_root, test_config, TestPipeline,
+};
+use rythmiq_types::{EngineKind, PagesByEngine};
 
 fn engine() -> PpOcrEngine {
     PpOcrEngine::load(&models_dir(), &ort_lib())
@@ -113,7 +107,8 @@ fn the_engine_flag_reaches_the_result_the_metrics_label_and_the_key() {
 fn auto_gives_receipt_shaped_pages_to_ppocr_and_the_rest_to_tesseract() {
     // The shipped rule (docs/tuning.md): PP-OCR alone above 1.5x taller than wide. sroie_000.jpg is 463x1013
     // (2.19), tess_phototest.tif 640x480 (0.75): auto's text must be exactly one engine's on each.
-    let text = |engine: EngineKind, name: &str| {
+    // The run records which engine read the page (the bench's and the report's engine mix).
+    let read = |engine: EngineKind, name: &str| {
         let mut config = test_config();
         config.flags.engine = engine;
         config.ort_lib = ort_lib();
@@ -121,11 +116,16 @@ fn auto_gives_receipt_shaped_pages_to_ppocr_and_the_rest_to_tesseract() {
         let mut p = TestPipeline::new(config, &corpus_dir());
         let out = p.process(name);
         assert!(out.run.error.is_none(), "{engine} {name}: {:?}", out.run.error);
-        out.result.expect("result").text
+        (out.result.expect("result").text, out.run.pages_by_engine)
     };
-    let receipt_auto = text(EngineKind::Auto, "sroie_000.jpg");
-    assert_eq!(receipt_auto, text(EngineKind::Ppocr, "sroie_000.jpg"), "a receipt is PP-OCR's");
-    assert_ne!(receipt_auto, text(EngineKind::Tesseract, "sroie_000.jpg"));
-    let page_auto = text(EngineKind::Auto, "tess_phototest.tif");
-    assert_eq!(page_auto, text(EngineKind::Tesseract, "tess_phototest.tif"), "a landscape page is Tesseract's");
+    let by = |tesseract, ppocr| PagesByEngine { tesseract, ppocr };
+    let (receipt_auto, mix) = read(EngineKind::Auto, "sroie_000.jpg");
+    assert_eq!(mix, by(0, 1), "the receipt's page was PP-OCR's");
+    assert_eq!(read(EngineKind::Ppocr, "sroie_000.jpg"), (receipt_auto.clone(), by(0, 1)), "a receipt is PP-OCR's");
+    let (receipt_tess, mix) = read(EngineKind::Tesseract, "sroie_000.jpg");
+    assert_ne!(receipt_auto, receipt_tess);
+    assert_eq!(mix, by(1, 0));
+    let (page_auto, mix) = read(EngineKind::Auto, "tess_phototest.tif");
+    assert_eq!(mix, by(1, 0), "the landscape page was Tesseract's");
+    assert_eq!(read(EngineKind::Tesseract, "tess_phototest.tif").0, page_auto, "a landscape page is Tesseract's");
 }

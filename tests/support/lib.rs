@@ -35,9 +35,17 @@ pub fn ground_truth(name: &str) -> String {
     std::fs::read_to_string(corpus_dir().join(format!("{stem}.gt.txt"))).expect("ground truth")
 }
 
-/// The default config, with the models of this checkout.
+/// The ONNX Runtime library the PP-OCR engine loads: `RYTHMIQ_ORT_LIB`, else where `scripts/setup` installs it in
+/// this checkout (an absolute path: a crate's tests run in that crate's folder).
+pub fn ort_lib() -> PathBuf {
+    std::env::var_os("RYTHMIQ_ORT_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(PipelineConfig::default().ort_lib))
+}
+
+/// The default config (engine `auto`: both engines), with the models and the runtime of this checkout.
 pub fn test_config() -> PipelineConfig {
-    PipelineConfig { models_dir: models_dir(), ..PipelineConfig::default() }
+    PipelineConfig { models_dir: models_dir(), ort_lib: ort_lib(), ..PipelineConfig::default() }
 }
 
 /// A pipeline whose input store is `input_dir` and whose output store is a fresh temporary directory.

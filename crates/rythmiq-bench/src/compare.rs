@@ -49,8 +49,9 @@ impl FlagChange {
     }
 }
 
-/// The single-flag rows, each against the reference configuration: the framework's five optimisations, with the
-/// lighter model measured against the default one.
+/// The single-flag rows, each against the reference configuration: the framework's five optimisations. The
+/// model row measures the other Tesseract model than the reference's ([`model_change`]), so it is never the
+/// reference again.
 pub const SINGLE_CHANGES: [(&str, FlagChange); 5] = [
     ("ocr_threads=2", FlagChange::OcrThreads(2)),
     ("pre_resize=1600px", FlagChange::MaxWorkingSidePx(1600)),
@@ -58,6 +59,16 @@ pub const SINGLE_CHANGES: [(&str, FlagChange); 5] = [
     ("model=fast", FlagChange::Model(ModelKind::Fast)),
     ("result_cache", FlagChange::ResultCache(true)),
 ];
+
+/// The model row against a reference running `model`: the lighter model against `best_int`, and `best_int`
+/// against a reference that already runs `fast` (what the heavier model would buy).
+pub fn model_change(model: ModelKind) -> (String, FlagChange) {
+    let other = match model {
+        ModelKind::Fast => ModelKind::BestInt,
+        ModelKind::BestInt => ModelKind::Fast,
+    };
+    (format!("model={other}"), FlagChange::Model(other))
+}
 
 /// The engine rows, each against the reference configuration.
 pub const ENGINE_CHANGES: [(&str, FlagChange); 3] = [
@@ -106,8 +117,13 @@ pub enum Matrix {
 
 /// The matrix: the reference (`base`, the flags in force), each single change, all of them together, the engine
 /// rows, then every `--with LABEL=FLAGS`; [`Matrix::EnginesOnly`] leaves out the optimisation rows.
+///
+/// `model_named`: the reference's Tesseract model was named (flag, environment or file). When it was not, each
+/// engine row runs its engine's default model (`EngineKind::default_model`), as a user of that engine would,
+/// and says so in its arguments.
 pub fn configurations(
     base: &OptimisationFlags,
+    model_named: bool,
     extra: &[String],
     matrix: Matrix,
 ) -> Result<Vec<CompareConfig>, CompareError> {
@@ -122,17 +138,35 @@ pub fn configurations(
     };
     let mut configs = vec![row("baseline", &[])];
     if matrix == Matrix::Full {
-        configs.extend(SINGLE_CHANGES.iter().map(|(label, change)| row(label, &[*change])));
-        let all: Vec<FlagChange> = SINGLE_CHANGES.iter().map(|(_, c)| *c).collect();
+        let singles: Vec<(String, FlagChange)> = SINGLE_CHANGES
+            .iter()
+            .map(|(label, change)| match change {
+                FlagChange::Model(_) => model_change(base.model),
+                _ => (label.to_string(), *change),
+            })
+            .collect();
+        configs.extend(singles.iter().map(|(label, change)| row(label, &[*change])));
+        // Every optimisation at once: the lighter model, never the heavier one a `fast` reference's model row tries.
+        let all: Vec<FlagChange> =
+            singles.iter().map(|(_, c)| *c).filter(|c| *c != FlagChange::Model(ModelKind::BestInt)).collect();
         configs.push(row("all", &all));
     }
     // The OCR engines: the rows above are the reference engine's; these change only the engine (a reference that
     // already runs an engine gets no row of its own engine again).
     configs.extend(
-        ENGINE_CHANGES
-            .iter()
-            .filter(|(_, change)| !matches!(change, FlagChange::Engine(e) if *e == base.engine))
-            .map(|(label, change)| row(label, &[*change])),
+        ENGINE_CHANGES.iter().filter(|(_, change)| !matches!(change, FlagChange::Engine(e) if *e == base.engine)).map(
+            |(label, change)| {
+                let engine_model = match change {
+                    FlagChange::Engine(e) if !model_named => e.default_model(),
+                    _ => base.model,
+                };
+                if engine_model == base.model {
+                    row(label, &[*change])
+                } else {
+                    row(label, &[*change, FlagChange::Model(engine_model)])
+                }
+            },
+        ),
     );
     for spec in extra {
         let (label, args) = spec.split_once('=').ok_or_else(|| CompareError::BadSpec(spec.clone()))?;
@@ -216,6 +250,8 @@ pub struct CompareOptions {
     pub corpus: PathBuf,
     /// The flags in force for the reference row.
     pub base: OptimisationFlags,
+    /// Whether the reference's Tesseract model was named (see [`configurations`]).
+    pub model_named: bool,
     /// `--with LABEL=FLAGS` specs.
     pub extra: Vec<String>,
     /// The corpus split every row runs (tuning compares on `tune`; the product reports `holdout`).
@@ -227,7 +263,7 @@ pub struct CompareOptions {
 
 /// Runs every configuration, each in a fresh process, and checks each ran what its label names.
 pub fn run_compare(opts: &CompareOptions) -> Result<CompareResult, CompareError> {
-    let configs = configurations(&opts.base, &opts.extra, opts.matrix)?;
+    let configs = configurations(&opts.base, opts.model_named, &opts.extra, opts.matrix)?;
     std::fs::create_dir_all(&opts.scratch)
         .map_err(|source| CompareError::Write { path: opts.scratch.clone(), source })?;
     let mut summaries = Vec::new();
@@ -396,6 +432,11 @@ mod tests {
 
     use super::*;
 
+    /// The `tesseract` engine with its default model (the reference before `auto` was the default).
+    fn tesseract() -> OptimisationFlags {
+        OptimisationFlags { engine: EngineKind::Tesseract, model: ModelKind::BestInt, ..OptimisationFlags::default() }
+    }
+
     fn summary(flags: &OptimisationFlags, cpu: f64, bow_f1: f64) -> BenchSummary {
         BenchSummary {
             run_date: String::new(),
@@ -430,9 +471,10 @@ mod tests {
 
     #[test]
     fn the_matrix_measures_the_lighter_model_and_a_real_all_row() {
-        let base = OptimisationFlags::default();
-        assert_eq!(base.model, ModelKind::BestInt, "the reference runs the default model");
-        let configs = configurations(&base, &["tiny=--max-working-side-px 400".to_string()], Matrix::Full).unwrap();
+        let base = tesseract();
+        assert_eq!(base.model, ModelKind::BestInt, "the reference runs the tesseract engine's default model");
+        let configs =
+            configurations(&base, false, &["tiny=--max-working-side-px 400".to_string()], Matrix::Full).unwrap();
         let labels: Vec<&str> = configs.iter().map(|c| c.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -469,13 +511,16 @@ mod tests {
         }
         assert_eq!(expected("tiny"), None);
         assert_eq!(configs.last().unwrap().args, ["--max-working-side-px", "400"]);
-        assert!(matches!(configurations(&base, &["no-equals".into()], Matrix::Full), Err(CompareError::BadSpec(_))));
+        assert!(matches!(
+            configurations(&base, false, &["no-equals".into()], Matrix::Full),
+            Err(CompareError::BadSpec(_))
+        ));
     }
 
     #[test]
     fn a_row_that_ran_other_flags_than_its_label_is_refused() {
-        let base = OptimisationFlags::default();
-        let configs = configurations(&base, &[], Matrix::Full).unwrap();
+        let base = tesseract();
+        let configs = configurations(&base, false, &[], Matrix::Full).unwrap();
         let model_row = configs.iter().find(|c| c.label == "model=fast").unwrap();
         // The bench recorded the default model: the row did not measure what it says.
         let wrong = summary(&base, 1.0, 0.9);
@@ -524,9 +569,9 @@ mod tests {
 
     #[test]
     fn engines_only_measures_the_reference_then_the_other_engines() {
-        let base = OptimisationFlags::default();
+        let base = tesseract();
         let labels = |flags: &OptimisationFlags| -> Vec<String> {
-            configurations(flags, &["x=--model fast".into()], Matrix::EnginesOnly)
+            configurations(flags, false, &["x=--model fast".into()], Matrix::EnginesOnly)
                 .unwrap()
                 .into_iter()
                 .map(|c| c.label)
@@ -535,6 +580,34 @@ mod tests {
         assert_eq!(labels(&base), ["baseline", "engine=ppocr", "engine=auto", "x"]);
         let auto = OptimisationFlags { engine: EngineKind::Auto, ..base.clone() };
         assert_eq!(labels(&auto), ["baseline", "engine=tesseract", "engine=ppocr", "x"]);
+    }
+
+    #[test]
+    fn an_engine_row_runs_its_engines_default_model_unless_the_model_was_named() {
+        let base = tesseract();
+        let auto_row = |named: bool| {
+            configurations(&base, named, &[], Matrix::EnginesOnly)
+                .unwrap()
+                .into_iter()
+                .find(|c| c.label == "engine=auto")
+                .unwrap()
+        };
+        let shipped = auto_row(false);
+        assert_eq!(shipped.args, ["--engine", "auto", "--model", "fast"]);
+        assert_eq!(shipped.expected.unwrap().model, ModelKind::Fast);
+        let named = auto_row(true);
+        assert_eq!(named.args, ["--engine", "auto"]);
+        assert_eq!(named.expected.unwrap().model, ModelKind::BestInt);
+        // The default reference (auto, fast) measures the heavier model, keeps the lighter one in "all", and runs
+        // Tesseract alone with its own default model.
+        let shipped = OptimisationFlags::default();
+        assert_eq!((shipped.engine, shipped.model), (EngineKind::Auto, ModelKind::Fast));
+        let configs = configurations(&shipped, false, &[], Matrix::Full).unwrap();
+        let find = |label: &str| configs.iter().find(|c| c.label == label).unwrap_or_else(|| panic!("{label}"));
+        assert_eq!(find("model=best_int").args, ["--model", "best_int"]);
+        assert_eq!(find("all").expected.as_ref().unwrap().model, ModelKind::Fast);
+        assert_eq!(find("engine=tesseract").args, ["--engine", "tesseract", "--model", "best_int"]);
+        assert_eq!(find("engine=ppocr").args, ["--engine", "ppocr", "--model", "best_int"]);
     }
 
     #[test]

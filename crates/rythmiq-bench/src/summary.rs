@@ -120,6 +120,7 @@ pub fn summarise(raw: &RawBench, fast_path_threshold: f64, baselines: Vec<CliBas
                 cer: acc.map(|(c, _)| c.cer()),
                 bow_f1: acc.map(|(c, _)| c.bow_f1()),
                 error: m.run.error.as_ref().map(|(k, msg)| format!("{k}: {msg}")),
+                pages_by_engine: m.run.pages_by_engine,
             }
         })
         .collect();

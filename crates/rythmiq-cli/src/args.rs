@@ -50,10 +50,11 @@ pub struct PipelineArgs {
     /// [default: 1]
     #[arg(long, env = "RYTHMIQ_OCR_THREADS", value_name = "N")]
     pub ocr_threads: Option<u32>,
-    /// OCR model (`best` is an alias of best_int). [default: best_int]
+    /// Tesseract model (`best` is an alias of best_int). [default: fast with engine auto; best_int with --engine
+    /// tesseract or ppocr]
     #[arg(long, env = "RYTHMIQ_MODEL", value_enum)]
     pub model: Option<ModelArg>,
-    /// OCR engine. [default: tesseract]
+    /// OCR engine: `auto` reads receipt-shaped pages with PP-OCR and the rest with Tesseract. [default: auto]
     #[arg(long, env = "RYTHMIQ_ENGINE", value_enum)]
     pub engine: Option<EngineArg>,
     /// The ONNX Runtime library the PP-OCR engine loads. [default: where scripts/setup installs it]
@@ -234,6 +235,10 @@ pub struct LoadtestArgs {
     /// with this command's pipeline, database and storage flags]
     #[arg(long, value_name = "URL")]
     pub host: Option<String>,
+    /// Worker slots of the server this command starts (passed to its `serve --concurrency`; with `--host`, the
+    /// host's own setting applies). [default: one per core]
+    #[arg(long, value_name = "N", conflicts_with = "host")]
+    pub concurrency: Option<usize>,
     /// The server's process id when `--host` runs on this machine (for its CPU and memory).
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
@@ -322,7 +327,8 @@ pub struct PlanArgs {
     /// Cores of this machine. [default: the bench's recorded cores]
     #[arg(long)]
     pub cores: Option<u32>,
-    /// Worker slots of the server the `--load` run measured. [default: one per core]
+    /// Worker slots of the server the `--load` run measured. [default: the slots the load test read from the
+    /// server's /metrics, else one per core]
     #[arg(long)]
     pub slots: Option<u32>,
     /// Constraints TOML, as for `report` (the P95 limit and the monthly arithmetic).
@@ -520,7 +526,17 @@ mod tests {
             rest[at..rest[at..].find(']').expect("closing bracket") + at].to_string()
         };
         assert_eq!(default_after("ocr-threads"), p.flags.ocr_threads.to_string());
-        assert_eq!(default_after("model"), p.flags.model.as_str());
+        use rythmiq_types::EngineKind;
+        assert_eq!(
+            default_after("model"),
+            format!(
+                "{} with engine auto; {} with --engine tesseract or ppocr",
+                EngineKind::Auto.default_model().as_str(),
+                EngineKind::Tesseract.default_model().as_str()
+            )
+        );
+        assert_eq!(EngineKind::Ppocr.default_model(), EngineKind::Tesseract.default_model());
+        assert_eq!(p.flags.model, p.flags.engine.default_model());
         assert_eq!(default_after("engine"), p.flags.engine.to_string());
         assert_eq!(default_after("models-dir"), p.models_dir.display().to_string());
         assert_eq!(default_after("auto-line-confidence"), p.auto_line_confidence.to_string());

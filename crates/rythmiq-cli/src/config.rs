@@ -22,6 +22,9 @@ pub struct Config {
     pub storage: StorageConfig,
     pub worker: rythmiq_worker::WorkerConfig,
     pub api: rythmiq_api::ApiConfig,
+    /// Whether the file, the environment or a flag named the Tesseract model (otherwise the engine chose it).
+    #[serde(skip)]
+    pub model_named: bool,
 }
 
 /// Where inputs and results live.
@@ -131,9 +134,13 @@ fn parse_psm(value: &str) -> anyhow::Result<PageSegPolicy> {
 impl Config {
     /// Resolves the effective config: defaults < file < environment < flags, then validates it.
     pub fn resolve(overrides: Overrides) -> anyhow::Result<Config> {
+        // Whether any layer names the Tesseract model: when none does, the engine picks it (`default_model`).
+        let mut model_set = false;
         let mut config = match &overrides.global.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let raw: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+                model_set |= raw.get("pipeline").and_then(|p| p.get("flags")).and_then(|f| f.get("model")).is_some();
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => Config::default(),
@@ -147,6 +154,7 @@ impl Config {
         }
         if let Some(v) = env_parse::<String>("RYTHMIQ_MODEL")? {
             p.flags.model = parse_model(&v)?;
+            model_set = true;
         }
         if let Some(v) = env_parse::<String>("RYTHMIQ_ENGINE")? {
             p.flags.engine = parse_engine(&v)?;
@@ -218,6 +226,7 @@ impl Config {
         }
         if let Some(v) = flags.model {
             p.flags.model = model_kind(v);
+            model_set = true;
         }
         if let Some(v) = flags.engine {
             p.flags.engine = engine_kind(v);
@@ -267,12 +276,16 @@ impl Config {
             }
         }
         let p = &mut config.pipeline;
+        if !model_set {
+            p.flags.model = p.flags.engine.default_model();
+        }
         p.models_dir = locate_models(&p.models_dir);
         p.ort_lib = locate_beside_checkout(&p.ort_lib);
         p.validate_settings()?;
         if overrides.needs_models {
             p.check_models()?;
         }
+        config.model_named = model_set;
         config.worker.validate().map_err(|e| anyhow::anyhow!(e))?;
         config.api.validate()?;
         // The embedded database lives in the data directory unless a path was configured.

@@ -99,6 +99,32 @@ fn ocr_threads_reach_openmp_through_the_restart() {
 }
 
 #[test]
+fn the_engine_picks_the_tesseract_model_unless_one_is_named() {
+    let model_of = |cmd: &mut Command| {
+        let out = cmd.arg("config").output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        let line = stdout.lines().find(|l| l.starts_with("model = ")).unwrap_or_else(|| panic!("{stdout}"));
+        line.trim_start_matches("model = ").trim_matches('"').to_string()
+    };
+    let rythmiq = || {
+        let mut cmd = rythmiq();
+        cmd.env_remove("RYTHMIQ_MODEL").env_remove("RYTHMIQ_ENGINE");
+        cmd
+    };
+    assert_eq!(model_of(rythmiq().env("RYTHMIQ_ENGINE", "tesseract")), "best_int");
+    assert_eq!(model_of(rythmiq().env("RYTHMIQ_ENGINE", "auto")), "fast", "auto's measured default");
+    // Named anywhere (environment, file), the model is kept whatever the engine.
+    assert_eq!(model_of(rythmiq().env("RYTHMIQ_ENGINE", "auto").env("RYTHMIQ_MODEL", "best_int")), "best_int");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rythmiq.toml");
+    std::fs::write(&file, "[pipeline.flags]\nmodel = \"best_int\"\nengine = \"auto\"\n").unwrap();
+    assert_eq!(model_of(rythmiq().arg("--config").arg(&file)), "best_int");
+    std::fs::write(&file, "[pipeline.flags]\nengine = \"auto\"\n").unwrap();
+    assert_eq!(model_of(rythmiq().arg("--config").arg(&file)), "fast");
+}
+
+#[test]
 fn invalid_config_is_refused_with_a_clear_message() {
     let out = rythmiq().args(["config"]).env("RYTHMIQ_FAST_PATH_THRESHOLD", "1.5").output().unwrap();
     assert!(!out.status.success());
@@ -172,23 +198,26 @@ fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
             "ocr_threads=2",
             "pre_resize=1600px",
             "skip_pre_ocr>=0.9",
-            "model=fast",
+            "model=best_int",
             "result_cache",
             "all",
+            "engine=tesseract",
             "engine=ppocr",
-            "engine=auto",
             "tiny"
         ]
     );
     let flags = |label: &str| rows.iter().find(|r| r["label"] == label).unwrap()["flags"].as_str().unwrap().to_string();
     assert!(flags("ocr_threads=2").contains("threads=2"), "{}", flags("ocr_threads=2"));
-    // Each row ran the configuration its label names, as its bench recorded it.
-    assert!(flags("baseline").contains("model=best_int"), "the reference runs the default model");
-    assert!(flags("model=fast").contains("model=fast"), "{}", flags("model=fast"));
-    assert_eq!(flags("all"), "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on,engine=tesseract");
+    // Each row ran the configuration its label names, as its bench recorded it. The reference is the shipped
+    // default (auto with the lighter model), so the model row measures the heavier one.
+    assert!(flags("baseline").ends_with("model=fast,cache=off,engine=auto"), "{}", flags("baseline"));
+    assert!(flags("model=best_int").ends_with("model=best_int,cache=off,engine=auto"), "{}", flags("model=best_int"));
+    assert_eq!(flags("all"), "threads=2,resize=1600,skip_pre_ocr=0.9,model=fast,cache=on,engine=auto");
     assert!(flags("result_cache").contains("cache=on"));
     assert!(flags("tiny").contains("resize=400"));
-    assert!(flags("engine=ppocr").ends_with("engine=ppocr") && flags("engine=auto").ends_with("engine=auto"));
+    // The other engines, each with its own default model.
+    assert!(flags("engine=tesseract").ends_with("model=best_int,cache=off,engine=tesseract"));
+    assert!(flags("engine=ppocr").ends_with("engine=ppocr"));
     assert_eq!(rows[0]["saving_percent"].as_f64().unwrap(), 0.0, "the baseline saves nothing against itself");
     for row in rows {
         assert!(row["cpu_seconds_per_doc"].as_f64().unwrap() > 0.0, "{row}");

@@ -32,6 +32,8 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
             "2",
             "--spawn-rate",
             "5",
+            "--concurrency",
+            "1",
             "--corpus",
         ])
         .arg(&corpus)
@@ -57,6 +59,8 @@ fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
     assert!(stdout.contains("end-to-end latency: P50"), "{stdout}");
     let server_flags = r["server_flags"].as_str().expect("the started server reports its flags");
     assert!(server_flags.contains("resize=2999"), "the loadtest's flag reached the server: {server_flags}");
+    // The slots: given to the server it started, and read back from the server's /metrics (one per core otherwise).
+    assert_eq!(r["server_slots"], 1, "the server's slots recorded from its /metrics: {r}");
 
     // Progress: plain lines (no carriage return off a terminal), the last one with every document counted.
     let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with("progress ")).collect();

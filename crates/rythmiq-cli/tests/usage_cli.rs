@@ -69,7 +69,7 @@ fn config_report_migrate_and_plan_run_without_models() {
     let ocr = without_models().args(["ocr", "corpus/tess_phototest.tif"]).output().unwrap();
     assert!(!ocr.status.success());
     let stderr = String::from_utf8_lossy(&ocr.stderr);
-    assert!(stderr.contains("model best_int not found"), "{stderr}");
+    assert!(stderr.contains("model fast not found"), "the default engine's model: {stderr}");
 }
 
 #[test]

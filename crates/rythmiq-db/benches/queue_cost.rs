@@ -42,6 +42,7 @@ fn document(n: u64) -> DocumentRun {
         error: None,
         result_key: None,
         cache_hit: false,
+        pages_by_engine: Default::default(),
     }
 }
 

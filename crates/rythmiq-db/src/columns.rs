@@ -253,6 +253,7 @@ mod tests {
             error: None,
             result_key: None,
             cache_hit: false,
+            pages_by_engine: Default::default(),
         };
         let row = &MetricsRow::from_run(&run, "w")[0];
         let values = row.values(RowFill::default()).unwrap();

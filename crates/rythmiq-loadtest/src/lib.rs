@@ -20,4 +20,4 @@ pub use orchestrate::{
     every_request_failed, preflight, ramp_steps, render_summary, run_loadtest, stats_csv_path, LoadTestPlan,
     LocalServer,
 };
-pub use synth::{synthesise, SynthReport};
+pub use synth::{source_name, synthesise, SynthReport};

@@ -150,6 +150,11 @@ async fn user(opts: Arc<LoadOptions>, index: u32, docs: Vec<PathBuf>, clock: Clo
                             server_started_at_secs: None,
                             server_finished_at_secs: None,
                             failed: false,
+                            source: doc
+                                .file_name()
+                                .and_then(|n| n.to_str())
+                                .and_then(crate::synth::source_name)
+                                .map(String::from),
                         };
                         pending.push((id, submitted, record));
                     }
@@ -387,6 +392,7 @@ fn summarise(
         first_bottleneck,
         ramp: Vec::new(),
         server_flags: None,
+        server_slots: None,
         double_load: None,
         jobs: Vec::new(),
     }

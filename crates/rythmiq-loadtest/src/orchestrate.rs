@@ -106,6 +106,23 @@ pub async fn preflight(addr: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The worker slots the host runs, from its `/metrics` (`rythmiq_worker_slots`, set once its workers started):
+/// `None` when the gauge is absent or zero (workers in other processes) or `/metrics` does not answer.
+pub async fn server_slots(addr: &str) -> Option<u32> {
+    let r = http::request(addr, "GET", "/metrics", &[], b"", Duration::from_secs(5)).await.ok()?;
+    if r.status != 200 {
+        return None;
+    }
+    parse_slots_gauge(&String::from_utf8_lossy(&r.body))
+}
+
+/// The value of the unlabelled `rythmiq_worker_slots` sample in a Prometheus text exposition, when positive.
+pub fn parse_slots_gauge(exposition: &str) -> Option<u32> {
+    let value = exposition.lines().find_map(|l| l.strip_prefix("rythmiq_worker_slots "))?;
+    let n: f64 = value.trim().parse().ok()?;
+    (n >= 1.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX)).then_some(n as u32)
+}
+
 /// `PREFIX_stats.csv`, as `locust --csv PREFIX` names it.
 pub fn stats_csv_path(prefix: &std::path::Path) -> PathBuf {
     let mut name = prefix.as_os_str().to_owned();
@@ -173,6 +190,7 @@ pub async fn run_loadtest(plan: &LoadTestPlan) -> anyhow::Result<LoadTestResult>
         eprintln!("load: wrote {}", path.display());
     }
     result.server_flags = server.as_ref().and_then(|s| s.flags.clone());
+    result.server_slots = server_slots(&opts.addr).await;
     let mut offset = per_run;
     if plan.double {
         let double = LoadOptions { users: plan.users * 2, ..opts.clone() };
@@ -278,6 +296,16 @@ mod tests {
             stats_csv_path(std::path::Path::new("results/load_test")),
             PathBuf::from("results/load_test_stats.csv")
         );
+    }
+
+    #[test]
+    fn the_slots_gauge_is_read_only_when_it_names_a_whole_positive_count() {
+        let page = "# HELP rythmiq_worker_slots Worker slots\n# TYPE rythmiq_worker_slots gauge\n\
+                    rythmiq_worker_slots_other 9\nrythmiq_worker_slots 4\n";
+        assert_eq!(parse_slots_gauge(page), Some(4));
+        assert_eq!(parse_slots_gauge("rythmiq_worker_slots 0\n"), None, "an API without workers");
+        assert_eq!(parse_slots_gauge("rythmiq_worker_slots 2.5\n"), None);
+        assert_eq!(parse_slots_gauge("rythmiq_jobs_in_flight 1\n"), None);
     }
 
     #[tokio::test]

@@ -39,7 +39,7 @@ pub fn synthesise(corpus_dir: &Path, out_dir: &Path, count: usize) -> anyhow::Re
         let marker = format!("rythmiq-synth {i} of {stem}");
         let read = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
         let bytes = mark(&read, &ext, marker.as_bytes()).with_context(|| format!("marking {}", source.display()))?;
-        let name = format!("synth_{i:05}_{stem}.{ext}");
+        let name = synth_name(i, stem, &ext);
         let path = out_dir.join(&name);
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         if let Ok(gt) = std::fs::read(corpus_dir.join(format!("{stem}.gt.txt"))) {
@@ -48,6 +48,19 @@ pub fn synthesise(corpus_dir: &Path, out_dir: &Path, count: usize) -> anyhow::Re
         files.push(path);
     }
     Ok(SynthReport { written: files.len(), files })
+}
+
+/// The file name of the `i`-th distinct copy of the corpus page `stem.ext`.
+fn synth_name(i: usize, stem: &str, ext: &str) -> String {
+    format!("synth_{i:05}_{stem}.{ext}")
+}
+
+/// The corpus page a distinct copy was made from (`synth_00012_irs_fw2_p1.png` -> `irs_fw2_p1.png`), so that a
+/// load test's documents can be matched with a bench's; `None` for a name [`synthesise`] did not write.
+pub fn source_name(file_name: &str) -> Option<&str> {
+    let rest = file_name.strip_prefix("synth_")?;
+    let (index, source) = rest.split_once('_')?;
+    (index.len() >= 5 && index.bytes().all(|b| b.is_ascii_digit()) && !source.is_empty()).then_some(source)
 }
 
 fn mark(bytes: &[u8], ext: &str, marker: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -103,6 +116,16 @@ mod tests {
         let err = synthesise(Path::new("no/such/corpus-dir"), &out, 1).unwrap_err();
         let chain = format!("{err:#}");
         assert!(chain.contains("no/such/corpus-dir") && chain.contains("--corpus"), "{chain}");
+    }
+
+    #[test]
+    fn a_copy_names_the_page_it_was_made_from() {
+        let name = synth_name(12, "irs_fw2_p1", "png");
+        assert_eq!(source_name(&name), Some("irs_fw2_p1.png"));
+        assert_eq!(source_name(&synth_name(123_456, "a_b", "jpg")), Some("a_b.jpg"));
+        assert_eq!(source_name("irs_fw2_p1.png"), None);
+        assert_eq!(source_name("synth_12_x.png"), None);
+        assert_eq!(source_name("synth_00012_"), None);
     }
 
     #[test]

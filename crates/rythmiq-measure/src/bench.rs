@@ -133,6 +133,9 @@ pub struct PerDocument {
     pub cer: Option<f64>,
     pub bow_f1: Option<f64>,
     pub error: Option<String>,
+    /// Its pages by the engine that read them (absent in summaries written before it existed).
+    #[serde(default)]
+    pub pages_by_engine: rythmiq_types::PagesByEngine,
 }
 
 /// One `tesseract` CLI configuration's figures over the distinct documents of a bench run.
@@ -209,6 +212,21 @@ pub struct BenchSummary {
     /// Its logical cores.
     #[serde(default)]
     pub cores: Option<u32>,
+}
+
+impl BenchSummary {
+    /// The engine mix: the pages of the distinct documents read successfully (each document's first successful
+    /// run), by the engine that read them. All zero for a summary written before the mix was recorded.
+    pub fn pages_by_engine(&self) -> rythmiq_types::PagesByEngine {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut mix = rythmiq_types::PagesByEngine::default();
+        for d in self.per_document.iter().filter(|d| d.error.is_none()) {
+            if seen.insert(d.document.as_str()) {
+                mix.add(d.pages_by_engine);
+            }
+        }
+        mix
+    }
 }
 
 /// One row of the breakdown: a kind, a split, or everything.

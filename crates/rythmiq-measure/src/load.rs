@@ -129,6 +129,9 @@ pub struct JobRecord {
     /// The job did not succeed (timeout, dead-lettered, refused).
     #[serde(default)]
     pub failed: bool,
+    /// The corpus page this distinct copy was made from (its file name), to match the job with a bench's document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The load test's JSON (`rythmiq loadtest --output ...`).
@@ -172,6 +175,10 @@ pub struct LoadTestResult {
     /// The optimisation flags the server reported (when the load test started it), as `OptimisationFlags::label`.
     #[serde(default)]
     pub server_flags: Option<String>,
+    /// Worker slots of the server under test, from its `/metrics` (`rythmiq_worker_slots`) after the burst; `None`
+    /// when the host does not serve that gauge (an API whose workers run in other processes, or an older server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_slots: Option<u32>,
     /// The same test at twice the users (`--users 100` for a 50-user design load).
     #[serde(default)]
     pub double_load: Option<Box<LoadTestResult>>,

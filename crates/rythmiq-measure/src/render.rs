@@ -197,6 +197,13 @@ pub fn render_section_3_1(b: &BenchSummary) -> String {
         "\nPeak RSS (bench): {:.1} MB (engines and working images: +{:.1} MB)\n",
         b.peak_rss_mb, b.engine_rss_mb
     ));
+    let mix = b.pages_by_engine();
+    if mix.total() > 0 {
+        body.push_str(&format!(
+            "Pages by engine (distinct documents): Tesseract {}, PP-OCR {}\n",
+            mix.tesseract, mix.ppocr
+        ));
+    }
     for (kind, n) in &b.errors {
         body.push_str(&format!("Errors: {kind}: {n}\n"));
     }

@@ -11,6 +11,7 @@
 mod decode;
 mod document;
 mod engine;
+mod heap;
 mod models;
 pub mod pdf;
 pub mod sandbox;
@@ -20,4 +21,5 @@ mod sys_wait;
 pub use decode::{decode, DecodeError, DecodeLimits, Decoded, MIN_SIDE_PX};
 pub use document::{open, Document, LoadedPage, PageContent};
 pub use engine::{tesseract_version, OcrEngine, OcrError, OcrPage, Orientation, OsdEngine};
+pub use heap::release_freed_heap;
 pub use models::{model_dir, verify_model, ModelError};

@@ -195,6 +195,7 @@ impl Pipeline {
             error,
             result_key: doc.result_key.clone(),
             cache_hit: doc.cache_hit,
+            pages_by_engine: doc.pages_by_engine,
         };
         Processed { run, result: doc.result }
     }
@@ -298,6 +299,7 @@ impl Pipeline {
         let first_ocr = stages.pop().expect("ocr was just recorded");
         stages.retain(|s| !s.skipped);
         let first_reading = doc.ocr.take();
+        let first_read_by = doc.read_by;
         let first_image = doc.image.clone();
         let first_transforms = doc.transforms.clone();
         let (first_dpi, first_scale) = (doc.dpi, doc.scale_applied);
@@ -315,6 +317,7 @@ impl Pipeline {
             // The corrections made it worse: keep the fast path's reading and the image it was made from. The path
             // stays `standard`: that is the route (and the CPU) the document took.
             doc.ocr = Some(first);
+            doc.read_by = first_read_by;
             doc.image = first_image;
             doc.dpi = first_dpi;
             doc.scale_applied = first_scale;

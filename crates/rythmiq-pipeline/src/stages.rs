@@ -56,6 +56,9 @@ pub struct DocState {
     /// The costliest route any page took, and the first OCRed page's quality (the document-level fields).
     pub doc_path: Option<PathKind>,
     pub doc_features: Option<QualityFeatures>,
+    /// The engine whose reading the current page keeps (set by `ocr`), and the finished pages by engine.
+    pub read_by: Option<EngineKind>,
+    pub pages_by_engine: rythmiq_types::PagesByEngine,
 }
 
 /// One page's OCR output (or text layer) and what is needed to put its boxes back on the submitted page.
@@ -87,12 +90,16 @@ impl DocState {
         self.page_seg_mode = 0;
         self.ocr = None;
         self.text_layer = None;
+        self.read_by = None;
         self.transforms.clear();
     }
 
     /// Files the current page's reading (after its `ocr` stage).
     pub fn finish_page(&mut self) {
         let Some(ocr) = self.ocr.take() else { return };
+        if let Some(engine) = self.read_by.take() {
+            self.pages_by_engine.count(engine);
+        }
         let route = self.path.unwrap_or(PathKind::Standard);
         self.doc_path = Some(self.doc_path.map_or(route, |p| p.max(route)));
         if route != PathKind::TextLayer && self.doc_features.is_none() {
@@ -222,6 +229,9 @@ impl Step for Fetch {
     const STAGE: Stage = Stage::Fetch;
 
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
+        // The previous document's buffers are freed by now: give them back before this one allocates its own
+        // (a slot's memory is then its largest document's, not the sum of several; the cost is fetch's).
+        rythmiq_ocr::release_freed_heap();
         let store = res.input.clone();
         let key = doc.input_key.clone();
         doc.bytes = res.runtime.block_on(async move { store.get(&key).await })?;
@@ -428,9 +438,9 @@ impl Step for Ocr {
     fn run(doc: &mut DocState, res: &mut Resources) -> Result<(), PipelineError> {
         let image = doc.image.as_ref().ok_or_else(|| internal("image"))?;
         let psm = Ocr::page_seg_mode(res.config.page_seg_mode, image.width(), image.height());
-        let page = match res.config.flags.engine {
-            EngineKind::Tesseract => res.engine()?.recognize_page(image, doc.dpi, psm)?,
-            EngineKind::Ppocr => res.ppocr()?.recognize_page(image, doc.dpi, psm)?,
+        let (page, read_by) = match res.config.flags.engine {
+            EngineKind::Tesseract => (res.engine()?.recognize_page(image, doc.dpi, psm)?, EngineKind::Tesseract),
+            EngineKind::Ppocr => (res.ppocr()?.recognize_page(image, doc.dpi, psm)?, EngineKind::Ppocr),
             EngineKind::Auto => {
                 let rule = res.config.auto_rule();
                 // Both engines load on the first page, whichever it needs: a slot's memory and its cold start
@@ -438,13 +448,18 @@ impl Step for Ocr {
                 res.ppocr()?;
                 res.engine()?;
                 let first = rule.first_reader(image.width(), image.height(), doc.features.score);
-                let mut page = match first {
-                    engines::FirstReader::Ppocr => res.ppocr()?.recognize_page(image, doc.dpi, psm)?,
-                    engines::FirstReader::Tesseract => res.engine()?.recognize_page(image, doc.dpi, psm)?,
+                let (mut page, mut read_by) = match first {
+                    engines::FirstReader::Ppocr => {
+                        (res.ppocr()?.recognize_page(image, doc.dpi, psm)?, EngineKind::Ppocr)
+                    }
+                    engines::FirstReader::Tesseract => {
+                        (res.engine()?.recognize_page(image, doc.dpi, psm)?, EngineKind::Tesseract)
+                    }
                 };
                 if first == engines::FirstReader::Tesseract {
                     if rule.reread_page(page.mean_confidence) {
                         page = res.ppocr()?.recognize_page(image, doc.dpi, psm)?;
+                        read_by = EngineKind::Ppocr;
                     } else if rule.line_confidence > 0.0 {
                         let min = rule.line_confidence;
                         let outcome = engines::reread_doubtful_lines(&mut page, image, res.ppocr()?, min)?;
@@ -452,10 +467,11 @@ impl Step for Ocr {
                     }
                 }
                 tracing::debug!(?first, "auto engine first reader");
-                page
+                (page, read_by)
             }
         };
         doc.ocr = Some(page);
+        doc.read_by = Some(read_by);
         doc.page_seg_mode = psm;
         Ok(())
     }

@@ -30,6 +30,34 @@ pub fn service_samples(bench: &BenchSummary) -> Vec<ServiceSample> {
         .collect()
 }
 
+/// A measured run's documents, user by user in submission order, as the bench measured the same pages (the mean
+/// of the bench's warm, successful runs of each page): the input of `plan::simulate_documents`. Fails when the run
+/// did not record which page each document was made from, or the bench has no warm run of one of them.
+pub fn run_documents(bench: &BenchSummary, load: &LoadTestResult) -> Result<Vec<Vec<ServiceSample>>, PlanError> {
+    let mut by_page: std::collections::HashMap<&str, (f64, f64, u32)> = Default::default();
+    for d in bench.per_document.iter().filter(|d| !d.cold_start && d.error.is_none() && d.wall_seconds > 0.0) {
+        let e = by_page.entry(d.document.as_str()).or_default();
+        *e = (e.0 + d.cpu_seconds, e.1 + d.wall_seconds, e.2 + 1);
+    }
+    if load.jobs.is_empty() {
+        return Err(PlanError::NotRecorded("per-document records (`jobs`)".into()));
+    }
+    let mut jobs: Vec<_> = load.jobs.iter().collect();
+    jobs.sort_by(|a, b| a.user.cmp(&b.user).then(a.submitted_at_secs.total_cmp(&b.submitted_at_secs)));
+    let mut by_user: Vec<Vec<ServiceSample>> = Vec::new();
+    for j in jobs {
+        let page =
+            j.source.as_deref().ok_or_else(|| PlanError::NotRecorded("the page each document was made from".into()))?;
+        let &(cpu, wall, n) = by_page.get(page).ok_or_else(|| PlanError::NotInBench(page.to_string()))?;
+        let user = j.user as usize;
+        if by_user.len() <= user {
+            by_user.resize(user + 1, Vec::new());
+        }
+        by_user[user].push(ServiceSample { cpu_secs: cpu / f64::from(n), wall_secs: wall / f64::from(n) });
+    }
+    Ok(by_user)
+}
+
 /// The shape of a measured load test.
 pub fn load_shape(load: &LoadTestResult) -> LoadShape {
     LoadShape {
@@ -69,7 +97,8 @@ pub fn replay_jobs(load: &LoadTestResult) -> Result<Vec<ReplayJob>, PlanError> {
 }
 
 /// The planner's input for a report: the design load is the load test's when one was run (its figures are then set
-/// beside the prediction), else the framework's burst. "This machine" is the bench's, else the load test's.
+/// beside the prediction), else the framework's burst. "This machine" is the bench's, else the load test's. The
+/// server's slots are `server_slots` when given, else what the load test read from the server's `/metrics`.
 pub fn plan_input(
     c: &Constraints,
     bench: &BenchSummary,
@@ -94,11 +123,13 @@ pub fn plan_input(
         measured: load.map(|l| MeasuredRun {
             shape: load_shape(l),
             cores: l.cores.max(1),
-            slots: server_slots,
+            slots: server_slots.or(l.server_slots),
             p95_secs: l.latency_p95_secs,
             throughput_docs_per_sec: l.throughput_sustained_docs_per_sec,
             // A run that did not record its documents (an older load test) is compared from the bench alone.
             jobs: replay_jobs(l).unwrap_or_default(),
+            // A run whose pages the bench did not all measure is compared from the bench's mix alone.
+            documents: run_documents(bench, l).unwrap_or_default(),
         }),
         sim: SimOptions::default(),
     }
@@ -112,7 +143,8 @@ pub struct PlanOverrides {
     pub spawn_rate: Option<f64>,
     /// Cores of the machine the "this machine" table is for (default: the bench's).
     pub machine_cores: Option<u32>,
-    /// Worker slots of the server the load test ran against (default: one per core).
+    /// Worker slots of the server the load test ran against (default: what the load test recorded, else one per
+    /// core).
     pub server_slots: Option<u32>,
     pub max_cores: Option<u32>,
 }

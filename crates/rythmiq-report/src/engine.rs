@@ -99,6 +99,23 @@ pub fn engine_text(bench_flags: &str, cmp: Option<&CompareResult>) -> String {
     text
 }
 
+/// The engine mix of the bench, in words with its arithmetic: which engine read how many pages.
+pub fn engine_mix_text(mix: rythmiq_types::PagesByEngine) -> String {
+    let total = mix.total();
+    if total == 0 {
+        return "Engine mix: not recorded by this bench (written before the mix was, or every page had a text layer).\n"
+            .into();
+    }
+    let share = |n: u32| f64::from(n) / f64::from(total) * 100.0;
+    format!(
+        "Engine mix (distinct documents' pages, by the engine whose reading the result kept): Tesseract {} / {total} = {:.1}%, PP-OCR {} / {total} = {:.1}%.\n",
+        mix.tesseract,
+        share(mix.tesseract),
+        mix.ppocr,
+        share(mix.ppocr)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +134,14 @@ mod tests {
             peak_rss_mb: None,
             by_kind: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_engine_mix_is_stated_with_its_arithmetic() {
+        let mix = rythmiq_types::PagesByEngine { tesseract: 3, ppocr: 1 };
+        let text = engine_mix_text(mix);
+        assert!(text.contains("Tesseract 3 / 4 = 75.0%, PP-OCR 1 / 4 = 25.0%"), "{text}");
+        assert!(engine_mix_text(Default::default()).contains("not recorded"));
     }
 
     #[test]

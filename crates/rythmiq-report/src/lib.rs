@@ -21,8 +21,8 @@ mod report;
 use std::path::Path;
 
 pub use capacity::{
-    load_shape, plan_from_files, plan_input, replay_jobs, service_samples, PlanOverrides, FRAMEWORK_BURST,
-    LOADTEST_POLL_INTERVAL_SECS, MAX_CORES,
+    load_shape, plan_from_files, plan_input, replay_jobs, run_documents, service_samples, PlanOverrides,
+    FRAMEWORK_BURST, LOADTEST_POLL_INTERVAL_SECS, MAX_CORES,
 };
 pub use constraints::{Band, BandEdge, Constraints, ConstraintsError, Verdict};
 pub use engine::{engine_deltas, engine_of, engine_text, EngineDelta};
@@ -33,8 +33,9 @@ pub use evidence::{
 pub use html::render_html;
 pub use markdown::render_markdown;
 pub use plan::{
-    plan, replay, simulate, CapacityPlan, LoadShape, MeasuredOn, MeasuredRun, PlanError, PlanInput, PlanRow,
-    Prediction, Replay, ReplayCheck, ReplayJob, ServiceSample, SimOptions, Tolerance, REPLAY_TOLERANCE,
+    plan, replay, simulate, simulate_documents, BenchCheck, CapacityPlan, LoadShape, MeasuredOn, MeasuredRun,
+    PlanError, PlanInput, PlanRow, Prediction, Replay, ReplayCheck, ReplayJob, ServiceSample, SimOptions, Tolerance,
+    BENCH_TOLERANCE, REPLAY_TOLERANCE,
 };
 pub use report::{
     BreakingPoint, BurnRate, Check, CheckStatus, ClosingOption, ColdStartRisk, Conditions, Decision,

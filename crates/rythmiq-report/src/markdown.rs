@@ -231,11 +231,12 @@ fn section3(out: &mut String, r: &Report) {
     let c = &r.constraints;
     out.push_str("### 3.2 Capacity Projections\n\n");
     let mut body = format!(
-        "Based on measured average: {:.4} CPU-seconds/document (warm mean over {} documents, OCR engine `{}`)\n{}\n",
+        "Based on measured average: {:.4} CPU-seconds/document (warm mean over {} documents, OCR engine `{}`)\n{}{}\n",
         r.cpu_seconds_per_doc,
         b.warm_documents,
         crate::engine::engine_of(&b.flags),
-        crate::engine::engine_text(&b.flags, r.compare.as_ref())
+        crate::engine::engine_text(&b.flags, r.compare.as_ref()),
+        crate::engine::engine_mix_text(b.pages_by_engine())
     );
     let mut proj = BoxLines::new("MONTHLY PROJECTIONS");
     proj.push(format!("{:<15} {:<48} Budget Status", "Volume", "CPU-hours/month"));
@@ -891,9 +892,16 @@ fn capacity(out: &mut String, r: &Report) {
     }
     if let Some((m, pred)) = &p.measured {
         out.push_str(&format!(
-            "\nMeasured beside predicted for the load test ({} cores, {} slots assumed): P95 {:.2} s measured, {:.2} s predicted.\n",
-            m.cores, pred.slots, m.p95_secs, pred.p95_secs
+            "\nMeasured beside predicted for the load test ({} cores, {} slots{}): P95 {:.2} s measured, {:.2} s predicted from the bench's mix of pages.\n",
+            m.cores,
+            pred.slots,
+            if m.slots.is_some() { ", as the server reported" } else { " assumed, one per core" },
+            m.p95_secs,
+            pred.p95_secs
         ));
+    }
+    if let Some(check) = &p.bench_check {
+        out.push_str(&format!("\n{}\n", check.line()));
     }
     if let Some(check) = &p.replay {
         out.push_str(&format!("\n{}\n", check.line()));

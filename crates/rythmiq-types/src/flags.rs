@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum ModelKind {
     /// tessdata_fast: smaller integer network, cheaper, less accurate.
     Fast,
-    /// tessdata_best converted to integer: larger network, more accurate; the default (docs/tuning.md).
+    /// tessdata_best converted to integer: larger network, more accurate; the `tesseract` engine's default
+    /// (`EngineKind::default_model`, docs/tuning.md).
     #[default]
     BestInt,
 }
@@ -41,11 +42,13 @@ impl std::fmt::Display for ModelKind {
 #[serde(rename_all = "snake_case")]
 pub enum EngineKind {
     /// Tesseract LSTM, in-process (the `model` flag picks its model).
-    #[default]
     Tesseract,
     /// PP-OCR (PP-OCRv6 small: DB detection + CTC recognition) on ONNX Runtime, one thread.
     Ppocr,
-    /// Tesseract first; PP-OCR re-reads the lines Tesseract is unsure of (rule and thresholds: docs/tuning.md).
+    /// Page by page: PP-OCR for receipt-shaped pages (taller than 1.5x their width), Tesseract for the rest
+    /// (the rule, its optional re-reads and the measurements that chose it: docs/tuning.md). The default: the
+    /// most accurate engine per CPU-second measured (docs/tuning.md, "The shipped engine").
+    #[default]
     Auto,
 }
 
@@ -70,6 +73,16 @@ impl EngineKind {
     /// Whether the engine loads the PP-OCR models.
     pub fn uses_ppocr(self) -> bool {
         self != EngineKind::Tesseract
+    }
+
+    /// The Tesseract model when none is configured: `best_int` for `tesseract`, `fast` for `auto`, whose
+    /// Tesseract reads only page-shaped pages, where `fast` reads as well for a tenth less of `auto`'s CPU
+    /// (docs/tuning.md). PP-OCR loads no Tesseract model; its default is `tesseract`'s.
+    pub fn default_model(self) -> ModelKind {
+        match self {
+            EngineKind::Auto => ModelKind::Fast,
+            EngineKind::Tesseract | EngineKind::Ppocr => ModelKind::BestInt,
+        }
     }
 }
 
@@ -106,9 +119,9 @@ impl Default for OptimisationFlags {
             ocr_threads: 1,
             max_working_side_px: Some(3000),
             skip_pre_ocr_above: None,
-            model: ModelKind::BestInt,
+            model: EngineKind::default().default_model(),
             result_cache: false,
-            engine: EngineKind::Tesseract,
+            engine: EngineKind::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorKind, ModelKind, OptimisationFlags};
+use crate::{EngineKind, ErrorKind, ModelKind, OptimisationFlags};
 
 /// A pipeline stage, in execution order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -118,6 +118,34 @@ impl StageRecord {
     }
 }
 
+/// A document's pages by the engine whose reading its result kept (`auto` reads some pages with each); a page of
+/// the `text_layer` route was read by no engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagesByEngine {
+    pub tesseract: u32,
+    pub ppocr: u32,
+}
+
+impl PagesByEngine {
+    /// One more page read by `engine` (`auto` is not a reader: it picks one of the two).
+    pub fn count(&mut self, engine: EngineKind) {
+        match engine {
+            EngineKind::Tesseract => self.tesseract += 1,
+            EngineKind::Ppocr => self.ppocr += 1,
+            EngineKind::Auto => {}
+        }
+    }
+
+    pub fn add(&mut self, other: PagesByEngine) {
+        self.tesseract += other.tesseract;
+        self.ppocr += other.ppocr;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.tesseract + self.ppocr
+    }
+}
+
 /// The measured outcome of one document through the pipeline: what the metrics store and the bench consume.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DocumentRun {
@@ -146,6 +174,9 @@ pub struct DocumentRun {
     pub result_key: Option<String>,
     /// Whether the result came from the result cache (OCR skipped).
     pub cache_hit: bool,
+    /// Its pages by the engine that read them (none on a cache hit).
+    #[serde(default)]
+    pub pages_by_engine: PagesByEngine,
 }
 
 impl DocumentRun {

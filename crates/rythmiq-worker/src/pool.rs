@@ -116,6 +116,7 @@ pub async fn run_pool<Q: JobQueue>(
         };
         slots.push(tokio::spawn(slot.run()));
     }
+    telemetry::workers_started(n);
     tracing::info!(slots = n, worker_id = %prefix, "workers started");
     for slot in slots {
         let _ = slot.await;

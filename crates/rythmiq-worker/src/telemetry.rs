@@ -24,6 +24,9 @@ pub const COLD_STARTS_TOTAL: &str = "rythmiq_cold_starts_total";
 pub const DOCUMENT_LATENCY_SECONDS: &str = "rythmiq_document_latency_seconds";
 /// Gauge: jobs being processed by this process.
 pub const JOBS_IN_FLIGHT: &str = "rythmiq_jobs_in_flight";
+/// Gauge: worker slots (pipeline threads) this process runs; 0 until its workers start. The load test reads it to
+/// tell the capacity planner how many slots served the burst.
+pub const WORKER_SLOTS: &str = "rythmiq_worker_slots";
 
 /// End-to-end latency histogram buckets, seconds. 25 s (the framework's warning) and 30 s (the SLA) are bucket
 /// edges, so the P95 alerts and the share of documents over each limit are exact rather than interpolated.
@@ -51,6 +54,7 @@ pub fn describe_metrics() {
         "End-to-end latency per document, enqueue to finish."
     );
     metrics::describe_gauge!(JOBS_IN_FLIGHT, "Jobs being processed by this process.");
+    metrics::describe_gauge!(WORKER_SLOTS, "Worker slots (pipeline threads) this process runs.");
 
     for path in [PathKind::Fast, PathKind::Standard] {
         for stage in Stage::ALL {
@@ -67,6 +71,11 @@ pub fn describe_metrics() {
     metrics::counter!(COLD_STARTS_TOTAL).increment(0);
     let _ = metrics::histogram!(DOCUMENT_LATENCY_SECONDS);
     metrics::gauge!(JOBS_IN_FLIGHT).set(0.0);
+}
+
+/// This process started `n` worker slots.
+pub fn workers_started(n: usize) {
+    metrics::gauge!(WORKER_SLOTS).set(n as f64);
 }
 
 /// A job was claimed (`+1`) or let go (`-1`) by this process.

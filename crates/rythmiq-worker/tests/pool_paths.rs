@@ -43,6 +43,7 @@ impl JobProcessor for Scripted {
             error: None,
             result_key: None,
             cache_hit: false,
+            pages_by_engine: Default::default(),
         };
         match self.steps.recv() {
             Ok(Step::Succeed) => run.result_key = Some(job.keys.result_key.clone()),

@@ -39,6 +39,7 @@ pub fn compare(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         count: args.count,
         corpus: args.corpus.clone(),
         base: config.pipeline.flags.clone(),
+        model_named: config.model_named,
         extra: args.with_configs,
         split: split_filter(args.split),
         matrix: if args.engines_only { rythmiq_bench::Matrix::EnginesOnly } else { rythmiq_bench::Matrix::Full },
@@ -103,8 +104,11 @@ pub fn bench(mut config: Config, args: BenchArgs) -> anyhow::Result<()> {
 
 /// `rythmiq loadtest`: rythmiq_loadtest runs the burst (and starts the server with `server_args` when no
 /// `--host` is given); the result is written and summarised.
-pub fn loadtest(config: &Config, args: LoadtestArgs, server_args: Vec<String>) -> anyhow::Result<()> {
+pub fn loadtest(config: &Config, args: LoadtestArgs, mut server_args: Vec<String>) -> anyhow::Result<()> {
     let constraints = Constraints::default();
+    if let Some(n) = args.concurrency {
+        server_args.extend(["--concurrency".to_string(), n.to_string()]);
+    }
     let plan = rythmiq_loadtest::LoadTestPlan {
         users: args.users,
         docs_per_user: args.docs_per_user,

@@ -194,6 +194,7 @@ pub fn sample_run(document_id: &str) -> DocumentRun {
         error: None,
         result_key: None,
         cache_hit: false,
+        pages_by_engine: Default::default(),
     }
 }
 
@@ -694,6 +695,7 @@ pub fn boundary_rows() -> Vec<MetricsRow> {
             error: error.map(|kind| (kind, "x".to_string())),
             result_key: None,
             cache_hit: false,
+            pages_by_engine: Default::default(),
         };
         let mut rows = MetricsRow::from_run(&document, "bench");
         for row in &mut rows {
