@@ -246,6 +246,9 @@ pub fn rows(summaries: &[(String, BenchSummary)]) -> Vec<CompareRow> {
 pub struct CompareOptions {
     /// The `rythmiq` executable each configuration runs in.
     pub exe: PathBuf,
+    /// The flags this comparison was given (`--engine`, `--config`, ...), passed to every row before the row's own
+    /// change (a later flag overrides an earlier one).
+    pub base_args: Vec<String>,
     pub count: usize,
     pub corpus: PathBuf,
     /// The flags in force for the reference row.
@@ -268,11 +271,13 @@ pub fn run_compare(opts: &CompareOptions) -> Result<CompareResult, CompareError>
         .map_err(|source| CompareError::Write { path: opts.scratch.clone(), source })?;
     let mut summaries = Vec::new();
     for (idx, config) in configs.iter().enumerate() {
-        let shown = if config.args.is_empty() { "defaults".to_string() } else { config.args.join(" ") };
+        let all_args: Vec<&str> = opts.base_args.iter().chain(&config.args).map(String::as_str).collect();
+        let shown = if all_args.is_empty() { "defaults".to_string() } else { all_args.join(" ") };
         eprintln!("compare: {} ({shown})", config.label);
         let out = opts.scratch.join(format!("{idx}.json"));
         let status = Command::new(&opts.exe)
             .arg("bench")
+            .args(&opts.base_args)
             .args(&config.args)
             .args(["--count", &opts.count.to_string(), "--split", opts.split.as_str(), "--corpus"])
             .arg(&opts.corpus)

@@ -174,7 +174,10 @@ pub enum CorpusCommand {
     },
 }
 
+// A flag given twice takes its last value: `bench --compare` starts each row with the comparison's own flags and
+// then the row's change.
 #[derive(Args, Debug)]
+#[command(args_override_self = true)]
 pub struct BenchArgs {
     /// Documents to process (the corpus is cycled when smaller).
     #[arg(long, default_value_t = 50)]

@@ -53,6 +53,20 @@ impl Overrides<'_> {
     /// same file, environment and flags, so it runs the configuration this process was given. The data directory
     /// is left out: the child gets a fresh one.
     pub fn to_args(self) -> Vec<String> {
+        let mut args = self.pipeline_args();
+        if let Some(store) = self.store {
+            for (flag, value) in [("--database-url", &store.database_url), ("--storage", &store.storage)] {
+                if let Some(v) = value {
+                    args.extend([flag.to_string(), v.clone()]);
+                }
+            }
+        }
+        args
+    }
+
+    /// The global and pipeline flags again (no database or storage): what each `bench --compare` row starts
+    /// from, so every row runs the configuration this process was given plus the row's own change.
+    pub fn pipeline_args(self) -> Vec<String> {
         let mut args = Vec::new();
         let mut push = |flag: &str, value: Option<String>| {
             if let Some(v) = value {
@@ -81,10 +95,6 @@ impl Overrides<'_> {
         push("--max-image-pixels", p.max_image_pixels.map(|v| v.to_string()));
         push("--max-pages", p.max_pages.map(|v| v.to_string()));
         push("--pdf-dpi", p.pdf_dpi.map(|v| v.to_string()));
-        if let Some(store) = self.store {
-            push("--database-url", store.database_url.clone());
-            push("--storage", store.storage.clone());
-        }
         args
     }
 }

@@ -27,8 +27,9 @@ fn main() -> anyhow::Result<()> {
     }
     logging::init(cli.global.log_format);
     let server_args = overrides.to_args();
+    let pipeline_args = overrides.pipeline_args();
     match cli.command {
-        Command::Bench(args) if args.compare => commands::measure::compare(&config, args),
+        Command::Bench(args) if args.compare => commands::measure::compare(&config, args, pipeline_args),
         Command::Bench(args) => commands::measure::bench(config, args),
         Command::Loadtest(args) => commands::measure::loadtest(&config, args, server_args),
         Command::Report(args) => commands::measure::report(&config, args),

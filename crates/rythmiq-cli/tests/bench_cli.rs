@@ -226,3 +226,45 @@ fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
     assert_eq!(rows[0]["bow_f1_delta"].as_f64().unwrap(), 0.0);
     assert!(stdout.contains("saving = (baseline"), "the arithmetic is printed: {stdout}");
 }
+
+#[test]
+fn compare_rows_run_the_flags_the_comparison_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir(&corpus).unwrap();
+    for name in ["tess_phototest.tif", "tess_phototest.gt.txt"] {
+        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
+    }
+    let output = dir.path().join("compare.json");
+    // A non-default engine and pre-resize: every row must run them, plus only its own change.
+    let run = rythmiq()
+        .args(["bench", "--compare", "--engines-only", "--engine", "tesseract", "--max-working-side-px", "2999"])
+        .args(["--count", "2", "--corpus"])
+        .arg(&corpus)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{}\n{stderr}", String::from_utf8_lossy(&run.stdout));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let flags: Vec<(&str, &str)> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["label"].as_str().unwrap(), r["flags"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("baseline", "threads=1,resize=2999,skip_pre_ocr=off,model=best_int,cache=off,engine=tesseract"),
+            ("engine=ppocr", "threads=1,resize=2999,skip_pre_ocr=off,model=best_int,cache=off,engine=ppocr"),
+            ("engine=auto", "threads=1,resize=2999,skip_pre_ocr=off,model=fast,cache=off,engine=auto"),
+        ],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("compare: engine=auto (--engine tesseract --max-working-side-px 2999 --engine auto"),
+        "{stderr}"
+    );
+}

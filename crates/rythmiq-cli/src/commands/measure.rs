@@ -33,9 +33,10 @@ fn read_constraints(path: Option<&Path>) -> anyhow::Result<Constraints> {
 }
 
 /// `rythmiq bench --compare`: the A/B matrix (rythmiq_bench::run_compare), one child process per configuration.
-pub fn compare(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+pub fn compare(config: &Config, args: BenchArgs, base_args: Vec<String>) -> anyhow::Result<()> {
     let opts = rythmiq_bench::CompareOptions {
         exe: std::env::current_exe()?,
+        base_args,
         count: args.count,
         corpus: args.corpus.clone(),
         base: config.pipeline.flags.clone(),
