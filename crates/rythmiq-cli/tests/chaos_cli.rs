@@ -1,5 +1,6 @@
 //! The reliability suite: `rythmiq serve` and `rythmiq worker` processes on one database, given hostile input,
-//! killed, cut off from their database and overloaded, after which the queue is checked in SQL.
+//! killed, cut off from their database and overloaded, after which the queue is checked in SQL. The processes run
+//! the shipped default engine (`auto`: both engines loaded, so kills also land inside PP-OCR's inference).
 //!
 //! 1. **Catalogue**: every generated malformed input (`rythmiq_suite::catalogue`, over 40) is submitted to the API
 //!    and must be refused with its status and error code, or accepted and failed once by the worker with its
@@ -287,11 +288,8 @@ impl Run {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = rythmiq(self.data_dir.path());
         self.backend.apply(&mut cmd);
-        cmd.env("RUST_LOG", "warn")
-            .env("RYTHMIQ_ENGINE", "tesseract")
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args);
+        // The shipped default engine (`auto`: PP-OCR and Tesseract both loaded in every worker).
+        cmd.env("RUST_LOG", "warn").env_remove("RYTHMIQ_ENGINE").arg("--config").arg(&self.config_path).args(args);
         cmd
     }
 
