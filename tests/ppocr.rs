@@ -129,3 +129,42 @@ fn auto_gives_receipt_shaped_pages_to_ppocr_and_the_rest_to_tesseract() {
     assert_eq!(mix, by(1, 0), "the landscape page was Tesseract's");
     assert_eq!(read(EngineKind::Tesseract, "tess_phototest.tif").0, page_auto, "a landscape page is Tesseract's");
 }
+
+#[test]
+fn an_upside_down_receipt_is_read_again_turned_and_its_boxes_land_on_the_page_as_submitted() {
+    // sroie_000.jpg half a turn round, as a binary PGM (the decoder reads PNM): clean, so it takes the fast path,
+    // where no OSD runs, and PP-OCR reads it confidently as garbage unless the turn check catches it.
+    let decoded = decode(&corpus_bytes("sroie_000.jpg"), DecodeLimits::default()).expect("decode");
+    let turned = rythmiq_imaging::rotate_quarter(&decoded.image, 180);
+    let dir = tempfile::tempdir().unwrap();
+    let mut pgm = format!("P5\n{} {}\n255\n", turned.width(), turned.height()).into_bytes();
+    pgm.extend_from_slice(turned.pixels());
+    std::fs::write(dir.path().join("turned.pgm"), pgm).unwrap();
+    let truth = ground_truth("sroie_000.jpg");
+    let read = |engine: EngineKind, turn: Option<f32>| {
+        let mut config = test_config();
+        config.flags.engine = engine;
+        config.ppocr_turn_below_confidence = turn;
+        let mut p = TestPipeline::new(config, dir.path());
+        let out = p.process("turned.pgm");
+        assert!(out.run.error.is_none(), "{engine}: {:?}", out.run.error);
+        let result = out.result.expect("result");
+        let f1 = AccuracyCounts::measure(&result.text, &truth).bow_f1();
+        (f1, result.pages[0].rotation_applied_degrees, result.pages[0].clone())
+    };
+    let default = rythmiq_pipeline::PipelineConfig::default().ppocr_turn_below_confidence;
+    assert_eq!(default, Some(84.0), "the measured default (docs/tuning.md)");
+    for engine in [EngineKind::Auto, EngineKind::Ppocr] {
+        let (f1, degrees, page) = read(engine, default);
+        assert_eq!(degrees, 180, "{engine}: read turned");
+        assert!(f1 > 0.8, "{engine}: F1 {f1:.3} on the turned receipt");
+        // Boxes are on the page as submitted: the receipt's first line (its top on the upright page) sits at the
+        // bottom of the turned image.
+        let first = &page.blocks[0].lines[0].bbox;
+        let height = turned.height() as i32;
+        assert!(first.top > height / 2, "{engine}: first line at {first:?} of a {height}-high page");
+        let (off, degrees, _) = read(engine, None);
+        assert_eq!(degrees, 0);
+        assert!(off < 0.3, "{engine}: without the check the turned receipt reads as garbage (F1 {off:.3})");
+    }
+}

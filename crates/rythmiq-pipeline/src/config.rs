@@ -52,6 +52,11 @@ pub struct PipelineConfig {
     /// When the fast path's OCR mean word confidence (0..100) is below this, the document is run again on the
     /// standard path (an upside-down page scores well on image quality but reads as garbage); `None` never.
     pub reroute_below_confidence: Option<f32>,
+    /// A page PP-OCR read with a mean word confidence (0..100) below this is read again turned half a turn, and the
+    /// more confident reading is kept: PP-OCR reads upside-down text confidently enough to pass the reroute (70-75
+    /// on turned receipts, 93 or more upright, on tune; docs/tuning.md), and OSD is unreliable on receipts.
+    /// `None` never.
+    pub ppocr_turn_below_confidence: Option<f32>,
     /// Minimum OSD confidence to rotate a page. On the sample corpus truly turned pages scored 9.6-11.0 and
     /// upright receipts up to 2.95 with a wrong answer, so 5 separates them.
     pub min_orientation_confidence: f32,
@@ -83,6 +88,8 @@ pub const DEFAULT_AUTO_PAGE_CONFIDENCE: Option<f32> = None;
 pub const DEFAULT_AUTO_PPOCR_MIN_ASPECT: Option<f64> = Some(1.5);
 /// The `auto` engine's quality rule, measured (docs/tuning.md, engine section).
 pub const DEFAULT_AUTO_PPOCR_BELOW_SCORE: Option<f64> = None;
+/// PP-OCR's upside-down check, measured (docs/tuning.md, "Upside-down pages under PP-OCR").
+pub const DEFAULT_PPOCR_TURN_BELOW_CONFIDENCE: Option<f32> = Some(84.0);
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -98,6 +105,7 @@ impl Default for PipelineConfig {
             page_seg_mode: PageSegPolicy::ByKind,
             min_orientation_confidence: 5.0,
             reroute_below_confidence: Some(50.0),
+            ppocr_turn_below_confidence: DEFAULT_PPOCR_TURN_BELOW_CONFIDENCE,
             flags: OptimisationFlags::default(),
             ort_lib: PathBuf::from(rythmiq_ppocr::DEFAULT_RUNTIME_PATH),
             auto_line_confidence: DEFAULT_AUTO_LINE_CONFIDENCE,
@@ -164,6 +172,9 @@ impl PipelineConfig {
         if self.auto_page_confidence.is_some_and(|c| !(0.0..=100.0).contains(&c)) {
             return err("auto_page_confidence must be within 0..=100");
         }
+        if self.ppocr_turn_below_confidence.is_some_and(|c| !(0.0..=100.0).contains(&c)) {
+            return err("ppocr_turn_below_confidence must be within 0..=100");
+        }
         if self.auto_ppocr_min_aspect.is_some_and(|a| !(a > 0.0 && a.is_finite())) {
             return err("auto_ppocr_min_aspect must be a positive number");
         }
@@ -228,13 +239,19 @@ impl PipelineConfig {
         let text = match f.engine {
             EngineKind::Tesseract => text,
             EngineKind::Ppocr => {
-                format!("{text}|engine=ppocr:{}{}", rythmiq_ppocr::models_sha256(), self.ppocr_sizes())
+                format!(
+                    "{text}|engine=ppocr:{}{}|ppocr_turn={:?}",
+                    rythmiq_ppocr::models_sha256(),
+                    self.ppocr_sizes(),
+                    self.ppocr_turn_below_confidence
+                )
             }
             EngineKind::Auto => {
                 format!(
-                    "{text}|engine=auto:{}{}|auto_line={}|auto_page={:?}|auto_aspect={:?}|auto_score={:?}",
+                    "{text}|engine=auto:{}{}|ppocr_turn={:?}|auto_line={}|auto_page={:?}|auto_aspect={:?}|auto_score={:?}",
                     rythmiq_ppocr::models_sha256(),
                     self.ppocr_sizes(),
+                    self.ppocr_turn_below_confidence,
                     self.auto_line_confidence,
                     self.auto_page_confidence,
                     self.auto_ppocr_min_aspect,

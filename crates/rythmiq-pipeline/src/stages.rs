@@ -470,10 +470,39 @@ impl Step for Ocr {
                 (page, read_by)
             }
         };
+        let page = if read_by == EngineKind::Ppocr { Ocr::upright_ppocr_reading(doc, res, page, psm)? } else { page };
         doc.ocr = Some(page);
         doc.read_by = Some(read_by);
         doc.page_seg_mode = psm;
         Ok(())
+    }
+}
+
+impl Ocr {
+    /// PP-OCR's reading of an upside-down page is garbage it is fairly sure of (70-75 mean confidence on turned
+    /// receipts, against 93 or more upright), too sure for the fast path's reroute, and OSD misjudges receipts. So
+    /// a PP-OCR page under `ppocr_turn_below_confidence` that no step has turned yet is read again half a turn
+    /// round, and the more confident reading is kept with its image and transform (docs/tuning.md).
+    fn upright_ppocr_reading(
+        doc: &mut DocState,
+        res: &mut Resources,
+        page: OcrPage,
+        psm: u32,
+    ) -> Result<OcrPage, PipelineError> {
+        let doubtful = res.config.ppocr_turn_below_confidence.is_some_and(|min| page.mean_confidence < min);
+        if !doubtful || doc.rotation_applied != 0 {
+            return Ok(page);
+        }
+        let image = doc.image.as_ref().ok_or_else(|| internal("image"))?;
+        let turned = imaging::rotate_quarter(image, 180);
+        let second = res.ppocr()?.recognize_page(&turned, doc.dpi, psm)?;
+        if second.mean_confidence <= page.mean_confidence {
+            return Ok(page);
+        }
+        doc.transforms.push(Transform::Quarter { degrees: 180, from: (image.width(), image.height()) });
+        doc.rotation_applied = 180;
+        doc.image = Some(turned);
+        Ok(second)
     }
 }
 
