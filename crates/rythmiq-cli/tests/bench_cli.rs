@@ -1,12 +1,11 @@
 //! The `rythmiq` binary as a user runs it: `bench` over a small corpus writes the documented JSON keys, counts
 //! bad input by kind without stopping, and the OCR thread setting reaches OpenMP through the restart.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{corpus_copy, repo_root};
 
 fn rythmiq() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rythmiq"));
@@ -17,11 +16,8 @@ fn rythmiq() -> Command {
 #[test]
 fn bench_writes_the_documented_keys_and_counts_errors_by_kind() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
-    for name in ["tess_phototest.tif", "tess_phototest.gt.txt", "sroie_323.jpg", "sroie_323.gt.txt"] {
-        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
-    }
+    let corpus =
+        corpus_copy(dir.path(), &["tess_phototest.tif", "tess_phototest.gt.txt", "sroie_323.jpg", "sroie_323.gt.txt"]);
     std::fs::write(corpus.join("zz_broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let output = dir.path().join("out.json");
     let run = rythmiq()
@@ -173,11 +169,7 @@ fn bench_records_its_stage_rows_in_the_database_when_asked() {
 #[test]
 fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
-    for name in ["tess_phototest.tif", "tess_phototest.gt.txt"] {
-        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
-    }
+    let corpus = corpus_copy(dir.path(), &["tess_phototest.tif", "tess_phototest.gt.txt"]);
     let output = dir.path().join("compare.json");
     let run = rythmiq()
         .args(["bench", "--compare", "--count", "2", "--with", "tiny=--max-working-side-px 400", "--corpus"])
@@ -230,11 +222,7 @@ fn compare_produces_a_row_per_configuration_and_each_flag_takes_effect() {
 #[test]
 fn compare_rows_run_the_flags_the_comparison_was_given() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
-    for name in ["tess_phototest.tif", "tess_phototest.gt.txt"] {
-        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
-    }
+    let corpus = corpus_copy(dir.path(), &["tess_phototest.tif", "tess_phototest.gt.txt"]);
     let output = dir.path().join("compare.json");
     // A non-default engine and pre-resize: every row must run them, plus only its own change.
     let run = rythmiq()

@@ -1,20 +1,15 @@
 //! `rythmiq loadtest` against a `rythmiq serve` it starts itself, on a tiny burst, and the report filled from it.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{corpus_copy, repo_root};
 
 #[test]
 fn a_short_burst_is_measured_end_to_end_and_fills_the_report() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
-    for name in ["tess_phototest.tif", "sroie_323.jpg"] {
-        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
-    }
+    let corpus = corpus_copy(dir.path(), &["tess_phototest.tif", "sroie_323.jpg"]);
     let output = dir.path().join("load.json");
     let run = Command::new(env!("CARGO_BIN_EXE_rythmiq"))
         .current_dir(repo_root())

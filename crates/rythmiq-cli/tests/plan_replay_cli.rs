@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use rythmiq_report::{read_json, replay, replay_jobs, LoadTestResult, REPLAY_TOLERANCE};
-use support::{repo_root, rythmiq, Server, SERVE_LISTENING};
+use support::{corpus_copy, rythmiq, Server, SERVE_LISTENING};
 
 /// Starts a server with `slots` worker slots, runs `users x docs` against it and returns the result's path.
 fn run(slots: u32, users: u32, docs: u32, corpus: &Path, dir: &Path) -> PathBuf {
@@ -40,12 +40,8 @@ fn run(slots: u32, users: u32, docs: u32, corpus: &Path, dir: &Path) -> PathBuf 
 #[test]
 fn the_queue_model_replays_live_runs_at_one_and_two_slots_within_its_stated_tolerance() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    std::fs::create_dir(&corpus).unwrap();
     // Two of the cheapest pages of the corpus: the test is about the queue, not the OCR.
-    for name in ["tess_phototest.tif", "sroie_323.jpg"] {
-        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
-    }
+    let corpus = corpus_copy(dir.path(), &["tess_phototest.tif", "sroie_323.jpg"]);
     for (slots, users, docs) in [(1, 2, 2), (2, 3, 2)] {
         let output = run(slots, users, docs, &corpus, dir.path());
         let r: LoadTestResult = read_json(&output).unwrap();

@@ -15,6 +15,16 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A `corpus` folder in `dir` with copies of these files of the bundled corpus (pages and their `.gt.txt`).
+pub fn corpus_copy(dir: &Path, names: &[&str]) -> PathBuf {
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for name in names {
+        std::fs::copy(repo_root().join("corpus").join(name), corpus.join(name)).unwrap();
+    }
+    corpus
+}
+
 /// `rythmiq` run from the repository root on `data_dir`, with none of the caller's `RYTHMIQ_*` settings that
 /// would point it elsewhere (database, storage, token, probe address).
 pub fn rythmiq(data_dir: &Path) -> Command {
